@@ -1,0 +1,139 @@
+import SystemPackage
+
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// A `.chunkmap` on disk, open for reading and, where allowed, for in-place
+/// updates.
+///
+/// Contract: an entry or the status record is rewritten by one positioned
+/// write of that record alone, so a crash leaves every other record intact
+/// and the torn one unreadable (it then reads as `missing`, or as
+/// "receiving"). Callers write a chunk's bytes, and sync them, before its
+/// entry says `verified`.
+public final class ChunkMapFile: Sendable {
+    public let path: FilePath
+    public let header: ChunkMapHeader
+    private let headerCheck: UInt64
+    private let entriesOffset: Int64
+    private let descriptor: OwnedDescriptor
+
+    private init(path: FilePath, descriptor: OwnedDescriptor, header: ChunkMapCodec.DecodedHeader) {
+        self.path = path
+        self.descriptor = descriptor
+        self.header = header.value
+        self.headerCheck = header.check
+        self.entriesOffset = Int64(ChunkMapFormat.entriesOffset(metadataLength: header.metadataLength))
+    }
+
+    public var layout: ChunkLayout { header.layout }
+
+    /// Writes `map` to `path` whole: to a temporary name beside it, synced,
+    /// then renamed over, so a reader sees the old map or the new, never half.
+    public static func write(_ map: ChunkMap, to path: FilePath, sync: Bool = true) throws(IOError) {
+        let bytes = ChunkMapCodec.encode(map)
+        let temporary = FilePath(path.string + ".tmp-\(UInt32.random(in: 0...UInt32.max))")
+        let file = try OwnedDescriptor.open(
+            temporary, .writeOnly, options: [.create, .exclusiveCreate], permissions: [.ownerReadWrite, .groupRead, .otherRead])
+        do throws(IOError) {
+            try file.write(toAbsoluteOffset: 0, bytes)
+            if sync { try file.dataSync() }
+            try file.close()
+            guard rename(temporary.string, path.string) == 0 else {
+                throw IOError("rename to", path: path, errno: Errno(rawValue: currentErrno()))
+            }
+        } catch {
+            _ = unlink(temporary.string)
+            throw error
+        }
+    }
+
+    /// Opens and checks an existing map. Refuses a damaged header, a foreign
+    /// file, and a file shorter than its header says.
+    public static func open(_ path: FilePath, writable: Bool = false) throws(ChunkMapFileError) -> ChunkMapFile {
+        let descriptor: OwnedDescriptor
+        do {
+            descriptor = try OwnedDescriptor.open(path, writable ? .readWrite : .readOnly)
+        } catch { throw .io(error) }
+        do {
+            let fileSize = try descriptor.size()
+            let prefix = try descriptor.readBytes(at: 0, count: ChunkMapFormat.headerSize)
+            let checked = try ChunkMapCodec.decodeHeaderPrefix(prefix)
+            var reader = ByteReader(checked[44..<48])
+            let metadataLength = Int(min(reader.read() as UInt32, UInt32(ChunkMapFormat.maximumMetadataLength + 1)))
+            let metadata = try descriptor.readBytes(at: Int64(ChunkMapFormat.metadataOffset), count: metadataLength)
+            let header = try ChunkMapCodec.decodeHeader(checked, metadata: metadata, sourceOffset: ChunkMapFormat.metadataOffset)
+            let expected = Int64(ChunkMapFormat.entriesOffset(metadataLength: header.metadataLength))
+                + Int64(header.value.layout.chunkCount * ChunkMapFormat.entrySize)
+            if fileSize < expected { throw ChunkMapError.truncated(expectedBytes: expected, actualBytes: fileSize) }
+            if fileSize > expected { throw ChunkMapError.trailingBytes(expectedBytes: expected, actualBytes: fileSize) }
+            return ChunkMapFile(path: path, descriptor: descriptor, header: header)
+        } catch let error as ChunkMapError {
+            throw .invalid(path: path.string, error)
+        } catch let error as IOError {
+            throw .io(error)
+        } catch {
+            throw .io(IOError("read", path: path, error: error))
+        }
+    }
+
+    public func close() throws(IOError) { try descriptor.close() }
+
+    public func readStatus() throws(IOError) -> ChunkMapStatus {
+        let bytes = try descriptor.readBytes(at: Int64(ChunkMapFormat.statusOffset), count: ChunkMapFormat.statusSize)
+        return ChunkMapCodec.decodeStatus(bytes, headerCheck: headerCheck, createdAt: header.createdAt)
+    }
+
+    public func readEntry(_ index: ChunkIndex) throws(IOError) -> ChunkState {
+        let bytes = try descriptor.readBytes(at: entryOffset(index), count: ChunkMapFormat.entrySize)
+        return ChunkMapCodec.decodeEntry(bytes, index: index, headerCheck: headerCheck)
+    }
+
+    public func readEntries() throws(IOError) -> [ChunkState] {
+        let count = layout.chunkCount * ChunkMapFormat.entrySize
+        let bytes = try descriptor.readBytes(at: entriesOffset, count: count)
+        return layout.indices.map { index in
+            let start = index.value * ChunkMapFormat.entrySize
+            return ChunkMapCodec.decodeEntry(
+                bytes[start..<min(start + ChunkMapFormat.entrySize, bytes.count)], index: index, headerCheck: headerCheck)
+        }
+    }
+
+    public func readMap() throws(IOError) -> ChunkMap {
+        ChunkMap(header: header, status: try readStatus(), chunks: try readEntries())
+    }
+
+    /// Rewrites one entry with a single positioned write.
+    public func write(_ state: ChunkState, at index: ChunkIndex) throws(IOError) {
+        precondition(layout.contains(index), "chunk \(index) is outside this map")
+        let bytes = ChunkMapCodec.encodeEntry(state, index: index, headerCheck: headerCheck)
+        try descriptor.write(toAbsoluteOffset: entryOffset(index), bytes)
+    }
+
+    /// Rewrites the status record with a single positioned write.
+    public func write(_ status: ChunkMapStatus) throws(IOError) {
+        let bytes = ChunkMapCodec.encodeStatus(status, headerCheck: headerCheck)
+        try descriptor.write(toAbsoluteOffset: Int64(ChunkMapFormat.statusOffset), bytes)
+    }
+
+    public func sync() throws(IOError) { try descriptor.dataSync() }
+
+    private func entryOffset(_ index: ChunkIndex) -> Int64 {
+        entriesOffset + Int64(index.value * ChunkMapFormat.entrySize)
+    }
+}
+
+extension OwnedDescriptor {
+    /// Up to `count` bytes from `offset`; fewer where the file ends.
+    func readBytes(at offset: Int64, count: Int) throws(IOError) -> [UInt8] {
+        var bytes = [UInt8](repeating: 0, count: count)
+        let result: Result<Int, IOError> = bytes.withUnsafeMutableBytes { buffer in
+            Result { () throws(IOError) in try self.read(fromAbsoluteOffset: offset, into: buffer) }
+        }
+        bytes.removeLast(count - (try result.get()))
+        return bytes
+    }
+}

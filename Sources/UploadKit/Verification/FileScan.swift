@@ -1,0 +1,174 @@
+import Dispatch
+import SystemPackage
+import Synchronization
+
+/// What one pass over a file found: every chunk's XXH3 and, when asked,
+/// the whole file's SHA-256.
+public struct FileScanResult: Sendable {
+    public let layout: ChunkLayout
+    public let chunkDigests: [XXH3Digest]
+    public let sha256: SHA256Digest?
+}
+
+public enum FileScanError: Error, CustomStringConvertible {
+    case io(IOError)
+    /// The file ended before the bytes its layout names: it shrank, or is not
+    /// the file the layout was made for.
+    case endedEarly(path: String, expectedBytes: Int64, actualBytes: Int64)
+
+    public var description: String {
+        switch self {
+        case .io(let error):
+            return error.description
+        case .endedEarly(let path, let expected, let actual):
+            return "\(path) ended at byte \(actual) while \(expected) bytes were expected: was it changed while being read?"
+        }
+    }
+}
+
+/// One streaming read of a file that yields every chunk's XXH3-64 and,
+/// when asked, its SHA-256, in memory that does not grow with the file.
+///
+/// The two hashes keep both cores busy in different ways. SHA-256 must see
+/// the bytes in order and runs at about 1.7 GiB/s on one core, so with it
+/// the calling thread reads large blocks and hashes chunks with XXH3 while a
+/// second thread runs SHA-256 over the same blocks, handed over through a
+/// small ring of buffers. Without it, chunks are independent, and two
+/// threads each read and hash their own runs of whole chunks.
+public enum FileScan {
+    /// How much is read per system call. Large enough to amortise the call,
+    /// small enough that a block is still in cache when it is hashed.
+    public static let defaultBlockSize = 2 << 20
+    /// Blocks in flight between the reader and the SHA-256 thread.
+    static let ringSize = 4
+    /// Bytes of whole chunks one worker claims at a time in the parallel scan.
+    static let workUnitBytes: Int64 = 16 << 20
+
+    public static func scan(
+        _ file: OwnedDescriptor, layout: ChunkLayout, computeSHA256: Bool,
+        blockSize: Int = defaultBlockSize,
+        progress: (@Sendable (Int64) -> Void)? = nil
+    ) throws(FileScanError) -> FileScanResult {
+        file.adviseSequential()
+        let digests = DigestTable(count: layout.chunkCount)
+        let sha256: SHA256Digest?
+        if computeSHA256 {
+            sha256 = try scanInOrder(file, layout: layout, digests: digests, blockSize: blockSize, progress: progress)
+        } else {
+            try scanInParallel(file, layout: layout, digests: digests, blockSize: blockSize, progress: progress)
+            sha256 = nil
+        }
+        return FileScanResult(layout: layout, chunkDigests: digests.values(), sha256: sha256)
+    }
+
+    // MARK: One reader, one SHA-256 thread
+
+    private static func scanInOrder(
+        _ file: OwnedDescriptor, layout: ChunkLayout, digests: DigestTable, blockSize: Int,
+        progress: (@Sendable (Int64) -> Void)?
+    ) throws(FileScanError) -> SHA256Digest {
+        let ring = BlockRing(count: ringSize, blockSize: blockSize)
+        let hashing = ring.startConsumer()
+        var digester = ChunkDigester(layout: layout)
+        var offset: Int64 = 0
+        var failure: FileScanError?
+        var slot = 0
+        while offset < layout.fileSize.bytes {
+            let buffer = ring.acquireEmpty(slot)
+            let want = Int(min(Int64(blockSize), layout.fileSize.bytes - offset))
+            let block = UnsafeMutableRawBufferPointer(rebasing: buffer[0..<want])
+            do throws(FileScanError) {
+                let got = try read(file, at: offset, into: block)
+                guard got == want else {
+                    throw .endedEarly(path: file.path.string, expectedBytes: layout.fileSize.bytes, actualBytes: offset + Int64(got))
+                }
+            } catch {
+                failure = error
+                break
+            }
+            digester.feed(UnsafeRawBufferPointer(block)) { index, digest in digests[index] = digest }
+            ring.publish(slot, length: want)
+            slot = (slot + 1) % ringSize
+            offset += Int64(want)
+            progress?(offset)
+        }
+        ring.finish(slot)
+        let sha256 = hashing.join()
+        if let failure { throw failure }
+        return sha256
+    }
+
+    // MARK: Two readers, XXH3 only
+
+    private static func scanInParallel(
+        _ file: OwnedDescriptor, layout: ChunkLayout, digests: DigestTable, blockSize: Int,
+        progress: (@Sendable (Int64) -> Void)?
+    ) throws(FileScanError) {
+        guard layout.chunkCount > 0 else { return }
+        let chunksPerUnit = max(1, Int(workUnitBytes / layout.chunkSize.bytes))
+        let units = (layout.chunkCount + chunksPerUnit - 1) / chunksPerUnit
+        let nextUnit = Atomic<Int>(0)
+        let bytesDone = Atomic<Int64>(0)
+        let failure = Mutex<FileScanError?>(nil)
+
+        let work: @Sendable () -> Void = {
+            let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: blockSize, alignment: 4096)
+            defer { buffer.deallocate() }
+            while failure.withLock({ $0 == nil }) {
+                let unit = nextUnit.wrappingAdd(1, ordering: .relaxed).oldValue
+                guard unit < units else { return }
+                let first = ChunkIndex(unit * chunksPerUnit)
+                let last = ChunkIndex(min(layout.chunkCount, (unit + 1) * chunksPerUnit) - 1)
+                var offset = layout.range(of: first).offset
+                let end = layout.range(of: last).end
+                var digester = ChunkDigester(layout: layout, startingAt: first)
+                while offset < end {
+                    let want = Int(min(Int64(blockSize), end - offset))
+                    let block = UnsafeMutableRawBufferPointer(rebasing: buffer[0..<want])
+                    do throws(FileScanError) {
+                        let got = try read(file, at: offset, into: block)
+                        guard got == want else {
+                            throw .endedEarly(path: file.path.string, expectedBytes: layout.fileSize.bytes, actualBytes: offset + Int64(got))
+                        }
+                    } catch {
+                        failure.withLock { if $0 == nil { $0 = error } }
+                        return
+                    }
+                    digester.feed(UnsafeRawBufferPointer(block)) { index, digest in digests[index] = digest }
+                    offset += Int64(want)
+                    let done = bytesDone.wrappingAdd(Int64(want), ordering: .relaxed).newValue
+                    progress?(done)
+                }
+            }
+        }
+        let helper = WorkerThread(work)
+        work()
+        helper.join()
+        if let error = failure.withLock({ $0 }) { throw error }
+    }
+
+    private static func read(_ file: OwnedDescriptor, at offset: Int64, into block: UnsafeMutableRawBufferPointer) throws(FileScanError) -> Int {
+        do { return try file.read(fromAbsoluteOffset: offset, into: block) } catch { throw .io(error) }
+    }
+}
+
+/// One digest slot per chunk, written by whichever thread hashed the chunk.
+/// Each slot has a single writer, and every writer is joined before the
+/// table is read.
+final class DigestTable: @unchecked Sendable {
+    private let storage: UnsafeMutableBufferPointer<UInt64>
+
+    init(count: Int) {
+        storage = .allocate(capacity: count)
+        storage.initialize(repeating: 0)
+    }
+
+    deinit { storage.deallocate() }
+
+    subscript(index: ChunkIndex) -> XXH3Digest {
+        get { XXH3Digest(storage[index.value]) }
+        set { storage[index.value] = newValue.value }
+    }
+
+    func values() -> [XXH3Digest] { storage.map(XXH3Digest.init) }
+}

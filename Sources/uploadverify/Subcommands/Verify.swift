@@ -1,0 +1,131 @@
+import ArgumentParser
+import SystemPackage
+import UploadKit
+
+extension UploadVerify {
+    struct Verify: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Check a file against its chunk map and/or a SHA-256, naming every corrupt byte range."
+        )
+
+        @Argument(help: "The file to check (an upload URL comes with the client tools).")
+        var target: String
+
+        @Option(help: "The chunk map to check against (default: TARGET.chunkmap).")
+        var map: String?
+
+        @Option(help: "The SHA-256 the whole file must have (64 hex digits).")
+        var sha256: String?
+
+        @Flag(help: "Print one JSON object: {ok, corrupt, missing, sha256Matches, ...}.")
+        var json = false
+
+        func run() async throws {
+            guard !InputFile.isUploadURL(target) else { throw NotBuiltYet.feature("verify of an upload URL", comesWith: "the client tools (issue 4)") }
+            let expectedSHA256 = try sha256.map { try SHA256Digest(hex: $0) }
+            let chunkMap = try loadMap()
+            guard chunkMap != nil || expectedSHA256 != nil else {
+                throw CommandFailure.badInput(
+                    "nothing to check \(target) against: \(target).chunkmap does not exist; make one with 'uploadverify map \(target)' or give --map or --sha256")
+            }
+            let file = try InputFile.open(target)
+            let size = try file.size()
+            let bar = ProgressBar.start("verifying \(target)", total: max(size, chunkMap?.layout.fileSize.bytes ?? 0))
+            let report = try FileVerifier.verify(file, map: chunkMap, expectedSHA256: expectedSHA256, progress: bar?.reporter)
+            bar?.finish()
+            try file.close()
+            if json {
+                try JSONOutput.print(VerifyJSON(report))
+            } else {
+                printReport(report, chunkCount: chunkMap?.layout.chunkCount)
+            }
+            if !report.isOK { throw ExitCode(ExitStatus.integrityProblem.rawValue) }
+        }
+
+        private func loadMap() throws -> ChunkMap? {
+            let path = map ?? target + ".chunkmap"
+            if map == nil, (try? OwnedDescriptor.open(FilePath(path), .readOnly)) == nil { return nil }
+            let file = try ChunkMapFile.open(FilePath(path))
+            defer { try? file.close() }
+            return try file.readMap()
+        }
+
+        private func printReport(_ report: VerificationReport, chunkCount: Int?) {
+            var lines = [String]()
+            if let chunkCount {
+                let bad = report.findings.filter { $0.chunk != nil }.count
+                lines.append("\(target): \(chunkCount - bad) of \(chunkCount) chunks verified" + (bad > 0 ? ", \(bad) not" : ""))
+            }
+            lines += report.findings.map { "  \($0)" }
+            if let sha = report.actualSHA256, report.sha256Matches == true { lines.append("SHA-256 matches: \(sha)") }
+            if report.isOK {
+                lines.append("ok")
+            } else {
+                lines.append("to repair: uploadverify repair \(target) --from SOURCE   (SOURCE: a good copy of the file, or its upload URL)")
+            }
+            Terminal.standardOutput.writeLine(lines.joined(separator: "\n"))
+        }
+    }
+}
+
+/// `verify --json`: the contract's keys, plus what else was found.
+struct VerifyJSON: Encodable {
+    struct Chunk: Encodable {
+        let index: Int
+        let offset: Int64
+        let length: Int64
+        let expected: String?
+        let actual: String?
+    }
+
+    struct SizeMismatch: Encodable {
+        let expected: Int64
+        let actual: Int64
+    }
+
+    let ok: Bool
+    let checkedChunks: Int
+    let corrupt: [Chunk]
+    let missing: [Chunk]
+    let sizeMismatch: SizeMismatch?
+    let sha256Matches: Bool?
+    let sha256: String?
+
+    init(_ report: VerificationReport) {
+        ok = report.isOK
+        checkedChunks = report.checkedChunks
+        var corrupt = [Chunk](), missing = [Chunk](), size: SizeMismatch?
+        for finding in report.findings {
+            switch finding {
+            case .corrupt(let index, let range, let expected, let actual):
+                corrupt.append(Chunk(index: index.value, offset: range.offset, length: range.length, expected: expected.description, actual: actual.description))
+            case .missing(let index, let range):
+                missing.append(Chunk(index: index.value, offset: range.offset, length: range.length, expected: nil, actual: nil))
+            case .sizeMismatch(let expected, let actual):
+                size = SizeMismatch(expected: expected, actual: actual)
+            case .sha256Mismatch:
+                break
+            }
+        }
+        self.corrupt = corrupt
+        self.missing = missing
+        sizeMismatch = size
+        sha256Matches = report.sha256Matches
+        sha256 = report.actualSHA256?.description
+    }
+
+    func encode(to encoder: any Encoder) throws {
+        var container = encoder.container(keyedBy: CodingKeys.self)
+        try container.encode(ok, forKey: .ok)
+        try container.encode(checkedChunks, forKey: .checkedChunks)
+        try container.encode(corrupt, forKey: .corrupt)
+        try container.encode(missing, forKey: .missing)
+        try container.encode(sizeMismatch, forKey: .sizeMismatch)
+        try container.encode(sha256Matches, forKey: .sha256Matches)
+        try container.encode(sha256, forKey: .sha256)
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case ok, checkedChunks, corrupt, missing, sizeMismatch, sha256Matches, sha256
+    }
+}
