@@ -1,0 +1,24 @@
+#!/usr/bin/env bash
+# Installs the system packages the build needs, only when they are missing:
+# libxxhash-dev and libssl-dev (found through pkg-config). Swift itself must
+# already be on PATH (it does not come from Debian's packages).
+set -euo pipefail
+
+need=()
+command -v pkg-config >/dev/null 2>&1 || need+=(pkg-config)
+pkg-config --exists libxxhash 2>/dev/null || need+=(libxxhash-dev)
+pkg-config --exists libcrypto 2>/dev/null || need+=(libssl-dev)
+
+if [ ${#need[@]} -gt 0 ]; then
+  echo "installing: ${need[*]}"
+  sudo=""
+  [ "$(id -u)" -eq 0 ] || sudo="sudo"
+  export DEBIAN_FRONTEND=noninteractive
+  $sudo apt-get update -qq
+  $sudo apt-get install -y -qq "${need[@]}"
+fi
+
+if ! command -v swift >/dev/null 2>&1; then
+  echo "swift is not on PATH: install Swift 6.2 or later (https://www.swift.org/install/linux/)" >&2
+  exit 1
+fi
