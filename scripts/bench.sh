@@ -1,0 +1,180 @@
+#!/usr/bin/env bash
+# Times uploadverify against the Debian tools that do the same work, on one
+# incompressible file held in the page cache.
+#
+#   make bench                                  # 4 GiB, 5 rounds
+#   BENCH_SIZE=256M BENCH_ROUNDS=3 make bench   # quick check
+#   BENCH_DIR=/tmp/bench scripts/bench.sh       # work dir (relative: to the repo root)
+#
+# This VM is noisy (2 shared cores, memory handed back to the host: see
+# ../shared/STACK.md, "Benchmarking on this machine"), so a single timing means
+# little. Each comparison alternates its two sides round by round and is judged
+# on the median of the per-round ratios ours/peer, which cancels most of the
+# drift that hits both sides of a round alike.
+set -euo pipefail
+export LC_ALL=C # $EPOCHREALTIME and python's output must use '.' for decimals
+
+cd "$(dirname "$0")/.."
+SIZE_SPEC=${BENCH_SIZE:-4G}
+ROUNDS=${BENCH_ROUNDS:-5}
+WORK=${BENCH_DIR:-./bench-work}
+SCRATCH=.build-release # never .build: another engineer's debug builds live there
+UV=$SCRATCH/release/uploadverify
+RSS_LIMIT_MIB=64
+
+die() { echo "bench: $*" >&2; exit 1; }
+log() { echo "== $*" >&2; }
+
+need() { # need COMMAND DEBIAN-PACKAGE
+    command -v "$1" >/dev/null && return
+    log "installing $2"
+    # The package lists may be stale on a fresh VM; refresh only when needed.
+    apt-get install -y "$2" >/dev/null || { apt-get update >/dev/null && apt-get install -y "$2" >/dev/null; }
+}
+
+build() {
+    # Two Swift builds on 2 cores starve each other, and would skew the
+    # timings after them: let anyone else's build finish first.
+    while pgrep -f swift-build >/dev/null; do
+        log "another swift build is running; waiting"
+        sleep 10
+    done
+    log "building $UV"
+    swift build -c release --scratch-path "$SCRATCH" >"$WORK/build.log" 2>&1 ||
+        { tail -20 "$WORK/build.log" >&2; die "release build failed (log: $WORK/build.log)"; }
+}
+
+make_data() {
+    if [[ -f $DATA && $(stat -c %s "$DATA") -eq $BYTES ]]; then
+        log "reusing $DATA"
+    else
+        local avail
+        avail=$(df --output=avail -B1 "$WORK" | tail -1)
+        ((avail > BYTES + (1 << 30))) || die "not enough disk in $WORK for $SIZE_SPEC (+1 GiB margin)"
+        log "generating $DATA ($BYTES bytes of AES-CTR keystream)"
+        rm -f "$DATA" "$DATA".* # the map and SHA-256 below describe the old file
+        # Zeros would flatter anything that special-cases them; a keystream is
+        # incompressible and fast. openssl dies of SIGPIPE once head has its
+        # bytes, which is the normal end here: pipefail would call it failure.
+        (set +o pipefail
+            openssl enc -aes-128-ctr -nosalt -K 000102030405060708090a0b0c0d0e0f \
+                -iv 00000000000000000000000000000000 </dev/zero 2>/dev/null | head -c "$BYTES" >"$DATA.tmp")
+        [[ $(stat -c %s "$DATA.tmp") -eq $BYTES ]] || die "short test file: $DATA.tmp"
+        mv "$DATA.tmp" "$DATA" # only a complete file is ever reused
+    fi
+    # The expected SHA-256 comes from the peer, not from us, so that a wrong
+    # digest shows up as a failing verify instead of agreeing with itself.
+    [[ $DATA.sha256 -nt $DATA ]] || openssl dgst -sha256 -r "$DATA" | cut -d' ' -f1 >"$DATA.sha256"
+    SHA=$(<"$DATA.sha256")
+    # A new binary may write a different map format: remake the map with it.
+    if [[ ! $DATA.chunkmap -nt $DATA || ! $DATA.chunkmap -nt $UV ]]; then
+        log "mapping $DATA"
+        "$UV" map "$DATA" >/dev/null
+    fi
+    # Same inode (so the same cached pages), but no .chunkmap beside it:
+    # verify then has only --sha256 to check.
+    ln -f "$DATA" "$DATA.nomap"
+    rm -f "$DATA.nomap.chunkmap"
+}
+
+run_timed() { # run_timed PAIR ROUND SIDE COMMAND
+    local start end
+    start=$EPOCHREALTIME # no fork, unlike date +%s.%N
+    # /usr/bin/time adds the same fork to both sides, and gives every run's
+    # peak RSS without extra runs. Output goes to a file, never a terminal (no
+    # progress bar), and is kept to explain a failure.
+    if ! eval "/usr/bin/time -f %M -o \"\$WORK/.rss\" $4" >"$WORK/last-run.log" 2>&1; then
+        tail -5 "$WORK/last-run.log" >&2
+        die "$1: $3 side failed: $4"
+    fi
+    end=$EPOCHREALTIME
+    printf '%s\t%s\t%s\t%s\t%s\n' "$1" "$2" "$3" $((${end/./} - ${start/./})) "$(tail -1 "$WORK/.rss")" >>"$SAMPLES"
+}
+
+# bench_pair NAME MAX-RATIO OURS PEER
+# Runs OURS then PEER, ROUNDS times. MAX-RATIO is the target for the median of
+# ours/peer ("-": informational only). The commands are strings evaluated at
+# run time, so they can name $UV, $DATA, $SHA and $WORK.
+bench_pair() {
+    local name=$1 target=$2 ours=$3 peer=$4 round
+    log "$name ($ROUNDS rounds): $ours  vs  $peer"
+    cat "$DATA" >/dev/null # a build or a previous pair may have evicted pages
+    for ((round = 1; round <= ROUNDS; round++)); do
+        run_timed "$name" "$round" ours "$ours"
+        run_timed "$name" "$round" peer "$peer"
+    done
+    printf '%s\t%s\t%s\t%s\n' "$name" "$target" "$ours" "$peer" >>"$PAIRS"
+}
+
+# Medians, table, verdicts and results.tsv, from the raw samples.
+report() {
+    python3 - "$PAIRS" "$SAMPLES" "$WORK/results.tsv" "$BYTES" "$ROUNDS" "$RSS_LIMIT_MIB" <<'PY'
+import sys, statistics as st
+pairs_path, samples_path, out_path, size, rounds, rss_limit = sys.argv[1:]
+size, rss_limit = int(size), float(rss_limit)
+runs = {}  # (pair, side) -> [(round, seconds, rss KiB)]
+for line in open(samples_path):
+    pair, rnd, side, us, rss = line.rstrip("\n").split("\t")
+    runs.setdefault((pair, side), []).append((int(rnd), int(us) / 1e6, int(rss)))
+cols = ["pair", "bytes", "rounds", "ours_median_s", "peer_median_s", "median_ratio",
+        "ours_gib_s", "peer_gib_s", "ours_peak_rss_mib", "peer_peak_rss_mib",
+        "target_ratio", "time_verdict", "rss_verdict", "ours_cmd", "peer_cmd"]
+rows, verdicts = [], []
+for line in open(pairs_path):
+    name, target, ours_cmd, peer_cmd = line.rstrip("\n").split("\t")
+    ours, peer = sorted(runs[(name, "ours")]), sorted(runs[(name, "peer")])
+    ratio = st.median(o[1] / p[1] for o, p in zip(ours, peer))
+    t_ours, t_peer = st.median(o[1] for o in ours), st.median(p[1] for p in peer)
+    rss_ours, rss_peer = max(o[2] for o in ours) / 1024, max(p[2] for p in peer) / 1024
+    peer_tool = peer_cmd.split()[0]
+    if target == "-":
+        tv = "info"
+        tmsg = f"info: {ratio:.3f}x the time of {peer_tool} (no target)"
+    else:
+        tv = "PASS" if ratio <= float(target) else "FAIL"
+        tmsg = f"{tv} time: median ratio {ratio:.3f} {'<=' if tv == 'PASS' else '>'} {float(target):.2f} vs {peer_tool}"
+    rv = "PASS" if rss_ours < rss_limit else "FAIL"
+    verdicts.append(f"{name:15} {tmsg}; {rv} RSS: {rss_ours:.1f} MiB {'<' if rv == 'PASS' else '>='} {rss_limit:.0f}")
+    gib = size / 2**30
+    rows.append([name, size, rounds, f"{t_ours:.3f}", f"{t_peer:.3f}", f"{ratio:.3f}",
+                 f"{gib / t_ours:.2f}", f"{gib / t_peer:.2f}", f"{rss_ours:.1f}", f"{rss_peer:.1f}",
+                 target, tv, rv, ours_cmd, peer_cmd])
+with open(out_path, "w") as out:
+    for r in [cols] + rows:
+        out.write("\t".join(map(str, r)) + "\n")
+print(f"\n{size / 2**30:.2f} GiB, {rounds} alternating rounds; times are medians, "
+      "ratio = median of per-round ours/peer (< 1 means we are faster)")
+print(f"{'pair':15} {'ours s':>7} {'peer s':>7} {'ratio':>6} {'ours GiB/s':>10} "
+      f"{'peer GiB/s':>10} {'ours RSS MiB':>12} {'peer RSS MiB':>12}  peer")
+for r in rows:
+    print(f"{r[0]:15} {r[3]:>7} {r[4]:>7} {r[5]:>6} {r[6]:>10} {r[7]:>10} {r[8]:>12} {r[9]:>12}  {r[14]}")
+print()
+print("\n".join(verdicts))
+PY
+}
+
+main() {
+    BYTES=$(numfmt --from=iec "${SIZE_SPEC%iB}") || die "BENCH_SIZE: not a size: $SIZE_SPEC"
+    [[ $ROUNDS =~ ^[1-9][0-9]*$ ]] || die "BENCH_ROUNDS: not a positive count: $ROUNDS"
+    mkdir -p "$WORK"
+    need xxhsum xxhash
+    need /usr/bin/time time
+    build
+    DATA=$WORK/data.bin PAIRS=$WORK/pairs.tsv SAMPLES=$WORK/samples.tsv
+    make_data
+    : >"$PAIRS"
+    : >"$SAMPLES"
+    log "load average before: $(cut -d' ' -f1-3 /proc/loadavg)"
+
+    # -q: xxhsum otherwise draws a progress line on stderr, even into a file.
+    bench_pair verify-map     1.0 '"$UV" verify "$DATA"'                         'xxhsum -q -H3 "$DATA"'
+    bench_pair verify-sha     1.0 '"$UV" verify "$DATA.nomap" --sha256 "$SHA"'   'openssl dgst -sha256 "$DATA"'
+    bench_pair verify-map+sha 1.0 '"$UV" verify "$DATA" --sha256 "$SHA"'         'openssl dgst -sha256 "$DATA"'
+    bench_pair map            -   '"$UV" map "$DATA" -o "$WORK/scratch.chunkmap"' 'openssl dgst -sha256 "$DATA"'
+
+    log "load average after: $(cut -d' ' -f1-3 /proc/loadavg)"
+    report
+    echo "raw samples: $SAMPLES (microseconds, KiB); results: $WORK/results.tsv"
+}
+
+main "$@"
