@@ -14,16 +14,19 @@ public struct VerificationReport: Sendable {
 /// Checks a file on disk against a chunk map and/or an expected SHA-256, in
 /// one pass where it can. Read-only.
 public enum FileVerifier {
+    /// `computeSHA256` computes (and reports) the file's SHA-256 even with no
+    /// expected value to compare it with.
     public static func verify(
-        _ file: OwnedDescriptor, map: ChunkMap?, expectedSHA256: SHA256Digest?,
+        _ file: OwnedDescriptor, map: ChunkMap?, expectedSHA256: SHA256Digest?, computeSHA256: Bool = false,
         progress: (@Sendable (Int64) -> Void)? = nil
     ) throws(FileScanError) -> VerificationReport {
+        let wantSHA256 = computeSHA256 || expectedSHA256 != nil
         let actualSize: Int64
         do { actualSize = try file.size() } catch { throw .io(error) }
         var report = VerificationReport(findings: [], checkedChunks: 0, sha256Matches: nil, actualSHA256: nil)
 
         guard let map else {
-            if let expectedSHA256 { try checkSHA256(file, size: actualSize, expected: expectedSHA256, into: &report, progress: progress) }
+            if wantSHA256 { try checkSHA256(file, size: actualSize, expected: expectedSHA256, into: &report, progress: progress) }
             return report
         }
 
@@ -38,7 +41,7 @@ public enum FileVerifier {
             actualSize < mapLayout.fileSize.bytes
             ? try! ChunkLayout(fileSize: ByteCount(actualSize), chunkSize: mapLayout.chunkSize)
             : mapLayout
-        let shaInSamePass = sameSize && expectedSHA256 != nil
+        let shaInSamePass = sameSize && wantSHA256
         let scan = try FileScan.scan(file, layout: scanLayout, computeSHA256: shaInSamePass, progress: progress)
 
         for index in mapLayout.indices {
@@ -58,7 +61,7 @@ public enum FileVerifier {
             }
         }
 
-        if let expectedSHA256 {
+        if wantSHA256 {
             if let sha256 = scan.sha256 {
                 record(sha256, expected: expectedSHA256, into: &report)
             } else {
@@ -69,7 +72,7 @@ public enum FileVerifier {
     }
 
     private static func checkSHA256(
-        _ file: OwnedDescriptor, size: Int64, expected: SHA256Digest, into report: inout VerificationReport,
+        _ file: OwnedDescriptor, size: Int64, expected: SHA256Digest?, into report: inout VerificationReport,
         progress: (@Sendable (Int64) -> Void)?
     ) throws(FileScanError) {
         let layout: ChunkLayout
@@ -80,8 +83,9 @@ public enum FileVerifier {
         record(scan.sha256!, expected: expected, into: &report)
     }
 
-    private static func record(_ actual: SHA256Digest, expected: SHA256Digest, into report: inout VerificationReport) {
+    private static func record(_ actual: SHA256Digest, expected: SHA256Digest?, into report: inout VerificationReport) {
         report.actualSHA256 = actual
+        guard let expected else { return }
         report.sha256Matches = actual == expected
         if actual != expected { report.findings.append(.sha256Mismatch(expected: expected, actual: actual)) }
     }

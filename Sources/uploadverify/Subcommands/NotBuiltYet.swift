@@ -9,12 +9,6 @@ enum NotBuiltYet {
 }
 
 extension UploadVerify {
-    struct Serve: AsyncParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "Run the upload server (not built yet).")
-        @Argument(parsing: .captureForPassthrough) var arguments: [String] = []
-        func run() async throws { throw NotBuiltYet.feature("'serve'", comesWith: "the server (issue 3)") }
-    }
-
     struct Upload: AsyncParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Upload FILE in chunks, resumably, and confirm its SHA-256 (not built yet).")
         @Argument(parsing: .captureForPassthrough) var arguments: [String] = []

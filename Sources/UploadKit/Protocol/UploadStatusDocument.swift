@@ -1,0 +1,89 @@
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
+import Foundation
+#endif
+
+/// `GET /uploads/{id}`: where an upload stands, for people and scripts.
+public struct UploadStatusDocument: Codable, Sendable {
+    public let id: String
+    public let size: Int64
+    public let chunkSize: Int64
+    public let chunkCount: Int
+    public let receivedChunks: Int
+    public let receivedBytes: Int64
+    public let missing: [Int]
+    public let corrupt: [Int]
+    public let state: String
+    public let sha256: String?
+    /// `Upload-Metadata`, decoded: key to value (values that are not valid
+    /// base64 UTF-8 are kept as given).
+    public let metadata: [String: String]
+    public let createdAt: String
+    public let updatedAt: String
+
+    public init(id: String, map: ChunkMap, updatedAt: Timestamp) {
+        self.id = id
+        size = map.layout.fileSize.bytes
+        chunkSize = map.layout.chunkSize.bytes
+        chunkCount = map.layout.chunkCount
+        receivedChunks = map.verifiedCount
+        receivedBytes = map.verifiedBytes
+        missing = map.indices { if case .missing = $0 { true } else { false } }.map(\.value)
+        corrupt = map.indices { if case .corrupt = $0 { true } else { false } }.map(\.value)
+        state = map.status.state.rawValue
+        sha256 = map.status.sha256?.description
+        var decoded = [String: String]()
+        for pair in (try? UploadMetadata.validate(map.header.metadata)) ?? [] {
+            decoded[pair.key] = Data(base64Encoded: pair.value).flatMap { String(data: $0, encoding: .utf8) } ?? pair.value
+        }
+        metadata = decoded
+        createdAt = Self.iso8601(map.header.createdAt)
+        self.updatedAt = Self.iso8601(updatedAt)
+    }
+
+    public func encode(to encoder: any Encoder) throws {
+        var container = encoder.container(keyedBy: CodingKeys.self)
+        try container.encode(id, forKey: .id)
+        try container.encode(size, forKey: .size)
+        try container.encode(chunkSize, forKey: .chunkSize)
+        try container.encode(chunkCount, forKey: .chunkCount)
+        try container.encode(receivedChunks, forKey: .receivedChunks)
+        try container.encode(receivedBytes, forKey: .receivedBytes)
+        try container.encode(missing, forKey: .missing)
+        try container.encode(corrupt, forKey: .corrupt)
+        try container.encode(state, forKey: .state)
+        try container.encode(sha256, forKey: .sha256)
+        try container.encode(metadata, forKey: .metadata)
+        try container.encode(createdAt, forKey: .createdAt)
+        try container.encode(updatedAt, forKey: .updatedAt)
+    }
+
+    static func iso8601(_ time: Timestamp) -> String {
+        Date(timeIntervalSince1970: Double(time.millisecondsSinceEpoch) / 1000).formatted(.iso8601)
+    }
+}
+
+/// The `PUT` answer: `{index, xxh3, receivedChunks, chunkCount}`.
+public struct ChunkReceiptDocument: Codable, Sendable {
+    public let index: Int
+    public let xxh3: String
+    public let receivedChunks: Int
+    public let chunkCount: Int
+    /// false when the chunk was already verified with these bytes (nothing written).
+    public let written: Bool
+}
+
+/// The `audit` answer.
+public struct AuditDocument: Codable, Sendable {
+    public let checkedChunks: Int
+    public let corrupt: [Int]
+    public let sha256Matches: Bool?
+
+    public func encode(to encoder: any Encoder) throws {
+        var container = encoder.container(keyedBy: CodingKeys.self)
+        try container.encode(checkedChunks, forKey: .checkedChunks)
+        try container.encode(corrupt, forKey: .corrupt)
+        try container.encode(sha256Matches, forKey: .sha256Matches)
+    }
+}

@@ -1,0 +1,45 @@
+import HTTPTypes
+import NIOCore
+import NIOHTTPTypes
+
+/// Two things Hummingbird 2.28 does not do on its own:
+///
+/// - It never answers `Expect: 100-continue`, so curl waits a second before
+///   every large body. This handler answers `100 Continue` as the head arrives.
+/// - After a handler answers without reading the body, Hummingbird reads (and
+///   drops) the rest of it to keep the connection. A response that carries
+///   `Connection: close` instead closes the connection once it is sent, so a
+///   rejected 256 MiB chunk is not received for nothing.
+final class ConnectionPolicyHandler: ChannelDuplexHandler, RemovableChannelHandler {
+    typealias InboundIn = HTTPRequestPart
+    typealias InboundOut = HTTPRequestPart
+    typealias OutboundIn = HTTPResponsePart
+    typealias OutboundOut = HTTPResponsePart
+
+    private var closeAfterResponse = false
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        if case .head(let head) = unwrapInboundIn(data),
+            head.headerFields[.expect]?.lowercased() == "100-continue"
+        {
+            context.writeAndFlush(wrapOutboundOut(.head(HTTPResponse(status: .continue))), promise: nil)
+        }
+        context.fireChannelRead(data)
+    }
+
+    func write(context: ChannelHandlerContext, data: NIOAny, promise: EventLoopPromise<Void>?) {
+        switch unwrapOutboundIn(data) {
+        case .head(let head) where head.status.kind != .informational:
+            closeAfterResponse = head.headerFields[.connection]?.lowercased() == "close"
+            context.write(data, promise: promise)
+        case .end where closeAfterResponse:
+            closeAfterResponse = false
+            let written = context.eventLoop.makePromise(of: Void.self)
+            written.futureResult.whenComplete { [context] _ in context.close(promise: nil) }
+            written.futureResult.cascade(to: promise)
+            context.write(data, promise: written)
+        default:
+            context.write(data, promise: promise)
+        }
+    }
+}

@@ -1,0 +1,88 @@
+import HTTPTypes
+import Hummingbird
+
+/// The catalog: one problem type per way a request can fail.
+extension Problem {
+    public init(_ error: UploadError) {
+        switch error {
+        case .notFound:
+            self.init(.notFound, "upload-not-found", title: "No such upload", detail: error.description)
+        case .invalidLength:
+            self.init(.badRequest, "invalid-upload-length", title: "Invalid Upload-Length", detail: error.description)
+        case .tooLarge:
+            self.init(.contentTooLarge, "upload-too-large", title: "Upload too large", detail: error.description)
+        case .invalidChunkSize(let layoutError):
+            self.init(.badRequest, "invalid-chunk-size", title: "Invalid Upload-Chunk-Size", detail: error.description)
+            if case .tooManyChunks(_, _, let smallest) = layoutError { body.smallestChunkSize = smallest.bytes }
+        case .insufficientStorage:
+            self.init(.init(code: 507, reasonPhrase: "Insufficient Storage"), "insufficient-storage", title: "Not enough free disk", detail: error.description)
+        case .lengthMismatch(_, let length):
+            self = .rangeNotAChunk(error, uploadLength: length)
+        case .notAWholeChunk(_, let layout):
+            self = .rangeNotAChunk(error, uploadLength: layout.fileSize.bytes)
+        case .bodyTooShort:
+            self.init(.badRequest, "body-too-short", title: "Body shorter than its range", detail: error.description)
+        case .bodyTooLong:
+            self.init(.badRequest, "body-too-long", title: "Body longer than its range", detail: error.description)
+        case .bodyTimedOut:
+            self.init(.requestTimeout, "chunk-timeout", title: "Chunk body too slow", detail: error.description)
+        case .digestMismatch(_, let index, let expected, let actual):
+            self.init(.unprocessableContent, "digest-mismatch", title: "Content-Digest does not match the body", detail: error.description)
+            body.index = index.value
+            body.expected = expected
+            body.actual = actual
+        case .chunkBusy(let index):
+            self.init(.conflict, "chunk-busy", title: "Chunk being written", detail: error.description)
+            body.index = index.value
+        case .chunkConflict(let index):
+            self.init(.conflict, "chunk-conflict", title: "Chunk already verified with other bytes", detail: error.description)
+            body.index = index.value
+        case .uploadComplete:
+            self.init(.conflict, "upload-complete", title: "Upload already complete", detail: error.description)
+        case .sha256Required:
+            self.init(.badRequest, "sha256-required", title: "Repr-Digest with sha-256 required", detail: error.description)
+        case .sha256Disagrees(let creation, let completion):
+            self.init(.badRequest, "sha256-disagrees", title: "SHA-256 differs from the one given at creation", detail: error.description)
+            body.expected = creation.description
+            body.actual = completion.description
+        case .incomplete(let missing, let corrupt):
+            self.init(.conflict, "upload-incomplete", title: "Chunks missing", detail: error.description)
+            body.missing = missing.map(\.value)
+            body.corrupt = corrupt.map(\.value)
+        case .corrupt(let chunks):
+            self.init(.unprocessableContent, "chunks-corrupt", title: "Chunks corrupt on disk", detail: error.description)
+            body.corrupt = chunks.map(\.value)
+        case .dataSizeMismatch(let expected, let actual):
+            self.init(.unprocessableContent, "data-size-mismatch", title: "Data file size differs from Upload-Length", detail: error.description)
+            body.expected = String(expected)
+            body.actual = String(actual)
+        case .sha256Mismatch(let expected, let actual):
+            self.init(.unprocessableContent, "sha256-mismatch", title: "SHA-256 mismatch", detail: error.description)
+            body.expected = expected.description
+            body.actual = actual.description
+        case .notComplete:
+            self.init(.conflict, "upload-not-complete", title: "Upload not complete", detail: error.description)
+        case .storage(let io) where io.isOutOfSpace:
+            self.init(.init(code: 507, reasonPhrase: "Insufficient Storage"), "insufficient-storage", title: "Disk full", detail: error.description)
+        case .storage:
+            self.init(.internalServerError, "storage-error", title: "Storage error", detail: error.description)
+        }
+    }
+
+    /// 416 with `Content-Range: bytes */LENGTH`, as RFC 9110 asks.
+    static func rangeNotAChunk(_ error: any Error, uploadLength: Int64) -> Problem {
+        Problem(
+            .rangeNotSatisfiable, "range-not-a-chunk", title: "Content-Range is not one whole chunk of this upload",
+            detail: "\(error)", headers: [.contentRange: "bytes */\(uploadLength)"])
+    }
+
+    static func badHeader(_ name: String, _ detail: String) -> Problem {
+        Problem(.badRequest, "invalid-header", title: "Invalid \(name)", detail: detail)
+    }
+
+    static let invalidUploadID = Problem(.notFound, "upload-not-found", title: "No such upload", detail: "no such upload")
+
+    static let unauthorized = Problem(
+        .unauthorized, "unauthorized", title: "Bearer token required",
+        detail: "this server needs 'Authorization: Bearer TOKEN'", headers: [.wwwAuthenticate: "Bearer"])
+}

@@ -1,0 +1,57 @@
+import HTTPTypes
+import Hummingbird
+import NIOCore
+
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
+import Foundation
+#endif
+
+/// An RFC 9457 problem: every error the server answers is one, as
+/// `application/problem+json`, with a stable `type` a client can act on and
+/// the fields that help it (`missing`, `corrupt`, `expected`, `actual`).
+public struct Problem: HTTPResponseError, Sendable {
+    public struct Body: Codable, Sendable, Equatable {
+        public var type: String
+        public var title: String
+        public var status: Int
+        public var detail: String
+        public var index: Int?
+        public var missing: [Int]?
+        public var corrupt: [Int]?
+        public var expected: String?
+        public var actual: String?
+        public var smallestChunkSize: Int64?
+    }
+
+    public static let typePrefix = "https://uploadverify.dev/problems/"
+
+    public let status: HTTPResponse.Status
+    public var body: Body
+    public var headers: HTTPFields
+
+    public init(_ status: HTTPResponse.Status, _ slug: String, title: String, detail: String, headers: HTTPFields = [:]) {
+        self.status = status
+        self.body = Body(type: Self.typePrefix + slug, title: title, status: status.code, detail: detail)
+        self.headers = headers
+    }
+
+    /// Asks the connection to close once this answer is sent: used when the
+    /// rest of the request body is not worth reading.
+    public func closingConnection() -> Problem {
+        var copy = self
+        copy.headers[.connection] = "close"
+        return copy
+    }
+
+    public func response(from request: Request, context: some RequestContext) throws -> Response {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        let data = try encoder.encode(body)
+        var headers = self.headers
+        headers[.contentType] = "application/problem+json"
+        headers[.cacheControl] = "no-store"
+        return Response(status: status, headers: headers, body: .init(byteBuffer: ByteBuffer(bytes: data)))
+    }
+}

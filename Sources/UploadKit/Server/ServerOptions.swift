@@ -1,0 +1,22 @@
+import SystemPackage
+
+/// Everything `serve` can be told.
+public struct ServerOptions: Sendable {
+    public var dataDirectory: FilePath = "./uploads"
+    public var host = "127.0.0.1"
+    public var port = 8080
+    public var token: String?
+    public var maxUploadSize = ChunkLayout.maximumFileSize
+    /// Incomplete uploads idle this long are removed; nil keeps them.
+    public var expireAfter: Duration?
+    public var fsync = true
+    /// Each chunk body gets this long, plus a second per `minimumRate` bytes.
+    public var chunkGrace: Duration = .seconds(30)
+    public var minimumRate: Int64 = 64 * 1024
+    /// Closes connections idle this long between requests.
+    public var idleTimeout: Duration = .seconds(60)
+    /// How long in-flight requests may run after SIGTERM/SIGINT.
+    public var shutdownGrace: Duration = .seconds(30)
+
+    public init() {}
+}

@@ -1,0 +1,82 @@
+import CoreMetrics
+import HTTPTypes
+import Hummingbird
+import NIOCore
+
+extension UploadRoutes {
+    /// `PUT /uploads/{id}`: one whole chunk, streamed to its place.
+    @Sendable func putChunk(_ request: Request, context: UploadRequestContext) async throws -> Response {
+        do {
+            return try await receive(request, context: context)
+        } catch let error as UploadError {
+            metrics.chunksRejected.increment()
+            if case .digestMismatch = error { metrics.digestMismatches.increment() }
+            // An error before the whole body was read leaves bytes on the wire:
+            // close rather than read them for nothing.
+            throw Problem(error).closingConnection()
+        } catch let problem as Problem {
+            metrics.chunksRejected.increment()
+            throw problem.closingConnection()
+        }
+    }
+
+    private func receive(_ request: Request, context: UploadRequestContext) async throws -> Response {
+        let id = try uploadID(context)
+        guard let rangeText = request.headers[.contentRange] else {
+            throw Problem.badHeader("Content-Range", "Content-Range: bytes FIRST-LAST/LENGTH is required")
+        }
+        let range: ContentRange
+        do { range = try ContentRange.parse(rangeText) } catch {
+            switch error {
+            case .malformed: throw Problem.badHeader("Content-Range", error.description)
+            case .unsatisfiable(_, let total): throw Problem.rangeNotAChunk(error, uploadLength: total)
+            }
+        }
+        if let lengthText = request.headers[.contentLength] {
+            guard let length = ASCIIDecimal.parse(lengthText), length == range.range.length else {
+                throw Problem.badHeader("Content-Length", "Content-Length \(lengthText) disagrees with Content-Range '\(rangeText)' (\(range.range.length) bytes)")
+            }
+        }
+        let digests: DigestField
+        do { digests = try request.headers[.contentDigest].map(DigestField.parse) ?? DigestField() } catch {
+            throw Problem.badHeader("Content-Digest", error.description)
+        }
+        let receipt = try await withDeadline(for: range.range.length, context: context) {
+            try await store.receiveChunk(id, range: range, digests: digests, body: request.body)
+        }
+        if receipt.written {
+            metrics.chunksVerified.increment()
+            metrics.bytesReceived.increment(by: range.range.length)
+        } else {
+            metrics.chunksDuplicate.increment()
+        }
+        let document = ChunkReceiptDocument(
+            index: receipt.index.value, xxh3: receipt.digest.description,
+            receivedChunks: receipt.receivedChunks, chunkCount: receipt.chunkCount, written: receipt.written)
+        var headers = HTTPFields()
+        headers[.contentDigest] = DigestField(xxh3: receipt.digest).headerValue
+        return try Self.json(document, headers: headers)
+    }
+
+    /// Idle timeouts do not see a body that drips in a byte at a time: each
+    /// chunk gets a deadline from its length and a minimum rate, after which
+    /// its connection is closed and the chunk stays unverified.
+    private func withDeadline(
+        for length: Int64, context: UploadRequestContext, _ body: @escaping @Sendable () async throws -> ChunkReceipt
+    ) async throws -> ChunkReceipt {
+        let limit = chunkGrace + .seconds(length / max(1, minimumRate))
+        return try await withThrowingTaskGroup(of: ChunkReceipt?.self) { group in
+            group.addTask { try await body() }
+            group.addTask {
+                try await Task.sleep(for: limit)
+                return nil
+            }
+            defer { group.cancelAll() }
+            guard let first = try await group.next(), let receipt = first else {
+                context.channel?.close(promise: nil)
+                throw UploadError.bodyTimedOut(expected: length, received: -1, seconds: Int(limit.components.seconds))
+            }
+            return receipt
+        }
+    }
+}

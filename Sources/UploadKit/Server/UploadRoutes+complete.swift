@@ -1,0 +1,39 @@
+import CoreMetrics
+import HTTPTypes
+import Hummingbird
+
+extension UploadRoutes {
+    /// `POST /uploads/{id}/complete`: the SHA-256 is computed from the disk, never from the streamed bytes.
+    @Sendable func complete(_ request: Request, context: UploadRequestContext) async throws -> Response {
+        let id = try uploadID(context)
+        let given: SHA256Digest?
+        do { given = try request.headers[.reprDigest].map(DigestField.parse)?.sha256 } catch {
+            throw Problem.badHeader("Repr-Digest", error.description)
+        }
+        do {
+            let snapshot = try await store.complete(id, sha256: given)
+            metrics.uploadsCompleted.increment()
+            var headers = HTTPFields()
+            if let sha256 = snapshot.map.status.sha256 { headers[.reprDigest] = DigestField(sha256: sha256).headerValue }
+            return try statusResponse(snapshot, headers: headers)
+        } catch let error as UploadError {
+            switch error {
+            case .corrupt, .sha256Mismatch, .dataSizeMismatch: metrics.uploadsFailed.increment()
+            default: break
+            }
+            throw error
+        }
+    }
+
+    /// `POST /uploads/{id}/audit`: re-hash what is on disk; mark what changed.
+    @Sendable func audit(_ request: Request, context: UploadRequestContext) async throws -> Response {
+        let report = try await store.audit(try uploadID(context))
+        return try Self.json(AuditDocument(checkedChunks: report.checkedChunks, corrupt: report.corrupt.map(\.value), sha256Matches: report.sha256Matches))
+    }
+
+    /// `DELETE /uploads/{id}`: the data file and its chunk map are removed.
+    @Sendable func delete(_ request: Request, context: UploadRequestContext) async throws -> Response {
+        try await store.delete(try uploadID(context))
+        return Response(status: .noContent)
+    }
+}

@@ -1,0 +1,52 @@
+import HTTPTypes
+import Hummingbird
+import NIOCore
+
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
+import Foundation
+#endif
+
+/// The upload API (PROTOCOL.md): turns headers into typed values and calls
+/// the store; one file per endpoint group.
+struct UploadRoutes: Sendable {
+    let store: any UploadStore
+    let metrics: ServerMetrics
+    /// A chunk body gets this long, plus a second per `minimumRate` bytes.
+    let chunkGrace: Duration
+    let minimumRate: Int64
+
+    func register(on router: Router<UploadRequestContext>) {
+        let uploads = router.group("uploads")
+        uploads.post(use: create)
+        uploads.put(":id", use: putChunk)
+        uploads.head(":id", use: handshake)
+        uploads.get(":id", use: status)
+        uploads.get(":id/chunks", use: chunkMap)
+        uploads.post(":id/complete", use: complete)
+        uploads.post(":id/audit", use: audit)
+        uploads.get(":id/data", use: data)
+        uploads.delete(":id", use: delete)
+    }
+
+    /// The id from the path, checked against its strict pattern before
+    /// anything else: an invalid id is as unknown as a missing one.
+    func uploadID(_ context: UploadRequestContext) throws -> UploadID {
+        guard let text = context.parameters.get("id"), let id = UploadID(text) else { throw Problem.invalidUploadID }
+        return id
+    }
+
+    static func json<T: Encodable>(_ value: T, status: HTTPResponse.Status = .ok, headers: HTTPFields = [:]) throws -> Response {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        var headers = headers
+        headers[.contentType] = "application/json"
+        headers[.cacheControl] = "no-store"
+        return Response(status: status, headers: headers, body: .init(byteBuffer: ByteBuffer(bytes: try encoder.encode(value))))
+    }
+
+    func statusResponse(_ snapshot: UploadSnapshot, status: HTTPResponse.Status = .ok, headers: HTTPFields = [:]) throws -> Response {
+        try Self.json(UploadStatusDocument(id: snapshot.id.rawValue, map: snapshot.map, updatedAt: snapshot.updatedAt), status: status, headers: headers)
+    }
+}

@@ -1,0 +1,145 @@
+import NIOCore
+import SystemPackage
+
+extension FileUploadStore {
+    public func receiveChunk(
+        _ id: UploadID, range: ContentRange, digests: DigestField, body: some AsyncSequence<ByteBuffer, any Error> & Sendable
+    ) async throws -> ChunkReceipt {
+        let map = try await blocking { try self.openMap(id, writable: true) }
+        defer { try? map.close() }
+        let layout = map.layout
+        guard range.completeLength == layout.fileSize.bytes else {
+            throw UploadError.lengthMismatch(range: range, uploadLength: layout.fileSize.bytes)
+        }
+        guard let index = layout.chunk(exactly: range.range) else { throw UploadError.notAWholeChunk(range: range, layout: layout) }
+
+        return try await guardian.withChunk(index, of: id) {
+            let (status, state) = try await blocking { (try map.readStatus(), try map.readEntry(index)) }
+            if case .verified(let recorded) = state {
+                let digest = try await hashWithoutWriting(body, range: range.range, index: index, digests: digests)
+                guard digest == recorded else { throw UploadError.chunkConflict(index) }
+                return try await receipt(map, index: index, digest: digest, written: false)
+            }
+            guard status.state != .complete else { throw UploadError.uploadComplete }
+            let digest = try await write(body, of: id, range: range.range, index: index, digests: digests)
+            try await blocking {
+                do {
+                    try map.write(.verified(digest), at: index)
+                    if self.options.fsync { try map.sync() }
+                } catch let error as IOError {
+                    throw UploadError.storage(error)
+                }
+            }
+            return try await receipt(map, index: index, digest: digest, written: true)
+        }
+    }
+
+    private func receipt(_ map: ChunkMapFile, index: ChunkIndex, digest: XXH3Digest, written: Bool) async throws -> ChunkReceipt {
+        let entries = try await blocking { try map.readEntries() }
+        return ChunkReceipt(
+            index: index, digest: digest, written: written,
+            receivedChunks: entries.lazy.filter(\.isVerified).count, chunkCount: map.layout.chunkCount)
+    }
+
+    /// Streams the body to its place in the data file, hashing as it goes;
+    /// returns its XXH3 once the exact length arrived, was written (and
+    /// synced), and matched every digest the client gave.
+    private func write(
+        _ body: some AsyncSequence<ByteBuffer, any Error>, of id: UploadID, range: ByteRange, index: ChunkIndex, digests: DigestField
+    ) async throws -> XXH3Digest {
+        let data: OwnedDescriptor
+        do {
+            data = try await blocking { try OwnedDescriptor.open(self.dataPath(id), .writeOnly) }
+        } catch let error as IOError {
+            throw UploadError.storage(error)
+        }
+        defer { try? data.close() }
+        let receiver = ChunkBodyReceiver(range: range, index: index, expected: digests)
+        var batch = [ByteBuffer]()
+        var batchBytes = 0
+        var written: Int64 = 0
+        for try await buffer in body {
+            try receiver.consume(buffer)
+            batch.append(buffer)
+            batchBytes += buffer.readableBytes
+            if batchBytes >= options.writeBatchBytes {
+                try await writeBatch(batch, to: data, at: range.offset + written)
+                written += Int64(batchBytes)
+                batch.removeAll(keepingCapacity: true)
+                batchBytes = 0
+            }
+        }
+        try await writeBatch(batch, to: data, at: range.offset + written)
+        let digest = try receiver.finish()
+        if options.fsync {
+            do { try await blocking { try data.dataSync() } } catch let error as IOError { throw UploadError.storage(error) }
+        }
+        return digest
+    }
+
+    private func writeBatch(_ batch: [ByteBuffer], to data: OwnedDescriptor, at offset: Int64) async throws {
+        guard !batch.isEmpty else { return }
+        try await blocking {
+            var position = offset
+            do {
+                for buffer in batch {
+                    try buffer.withUnsafeReadableBytes { bytes throws(IOError) in
+                        try data.write(toAbsoluteOffset: position, bytes)
+                    }
+                    position += Int64(buffer.readableBytes)
+                }
+            } catch let error as IOError {
+                throw UploadError.storage(error)
+            }
+        }
+    }
+
+    /// A duplicate of a verified chunk: read and hash, write nothing.
+    private func hashWithoutWriting(
+        _ body: some AsyncSequence<ByteBuffer, any Error>, range: ByteRange, index: ChunkIndex, digests: DigestField
+    ) async throws -> XXH3Digest {
+        let receiver = ChunkBodyReceiver(range: range, index: index, expected: digests)
+        for try await buffer in body { try receiver.consume(buffer) }
+        return try receiver.finish()
+    }
+}
+
+/// Counts and hashes a chunk's body as it streams; the verdict comes at the
+/// end: exact length, and every digest the client gave equal to the body's.
+final class ChunkBodyReceiver: @unchecked Sendable {
+    private let range: ByteRange
+    private let index: ChunkIndex
+    private let expected: DigestField
+    private let xxh3 = XXH3Hasher()
+    private let sha256: SHA256Hasher?
+    private(set) var received: Int64 = 0
+
+    init(range: ByteRange, index: ChunkIndex, expected: DigestField) {
+        self.range = range
+        self.index = index
+        self.expected = expected
+        self.sha256 = expected.sha256 == nil ? nil : SHA256Hasher()
+    }
+
+    /// Stops at the first byte past the range: the rest is never read.
+    func consume(_ buffer: ByteBuffer) throws {
+        guard Int64(buffer.readableBytes) <= range.length - received else { throw UploadError.bodyTooLong(expected: range.length) }
+        received += Int64(buffer.readableBytes)
+        buffer.withUnsafeReadableBytes { bytes in
+            xxh3.update(bytes)
+            sha256?.update(bytes)
+        }
+    }
+
+    func finish() throws -> XXH3Digest {
+        guard received == range.length else { throw UploadError.bodyTooShort(expected: range.length, received: received) }
+        let digest = xxh3.digest()
+        if let claimed = expected.xxh3, claimed != digest {
+            throw UploadError.digestMismatch(algorithm: "xxh3", index: index, expected: claimed.description, actual: digest.description)
+        }
+        if let claimed = expected.sha256, let actual = sha256?.finalize(), claimed != actual {
+            throw UploadError.digestMismatch(algorithm: "sha-256", index: index, expected: claimed.description, actual: actual.description)
+        }
+        return digest
+    }
+}

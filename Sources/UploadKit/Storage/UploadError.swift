@@ -1,0 +1,75 @@
+/// Every way an upload request can fail, in the store's terms. The HTTP layer
+/// maps each case to one problem type and status (see `Problem`).
+public enum UploadError: Error, Sendable, CustomStringConvertible {
+    case notFound
+    case invalidLength(String)
+    case tooLarge(size: Int64, limit: Int64)
+    case invalidChunkSize(ChunkLayoutError)
+    case insufficientStorage(needed: Int64, available: Int64)
+    case lengthMismatch(range: ContentRange, uploadLength: Int64)
+    case notAWholeChunk(range: ContentRange, layout: ChunkLayout)
+    case bodyTooShort(expected: Int64, received: Int64)
+    case bodyTooLong(expected: Int64)
+    case bodyTimedOut(expected: Int64, received: Int64, seconds: Int)
+    case digestMismatch(algorithm: String, index: ChunkIndex, expected: String, actual: String)
+    case chunkBusy(ChunkIndex)
+    case chunkConflict(ChunkIndex)
+    case uploadComplete
+    case sha256Required
+    case sha256Disagrees(atCreation: SHA256Digest, atCompletion: SHA256Digest)
+    case incomplete(missing: [ChunkIndex], corrupt: [ChunkIndex])
+    case corrupt([ChunkIndex])
+    case dataSizeMismatch(expected: Int64, actual: Int64)
+    case sha256Mismatch(expected: SHA256Digest, actual: SHA256Digest)
+    case notComplete
+    case storage(IOError)
+
+    public var description: String {
+        switch self {
+        case .notFound:
+            return "no such upload"
+        case .invalidLength(let value):
+            return "Upload-Length '\(value)' is not a decimal byte count"
+        case .tooLarge(let size, let limit):
+            return "an upload of \(size) bytes is over this server's limit of \(limit) bytes"
+        case .invalidChunkSize(let error):
+            return error.description
+        case .insufficientStorage(let needed, let available):
+            return "not enough free disk: \(needed) bytes needed, \(available) available"
+        case .lengthMismatch(let range, let length):
+            return "Content-Range '\(range.headerValue)' names a length of \(range.completeLength) bytes; this upload is \(length) bytes"
+        case .notAWholeChunk(let range, let layout):
+            return "Content-Range '\(range.headerValue)' is not one whole chunk: chunks start at multiples of \(layout.chunkSize.bytes) and span \(layout.chunkSize.bytes) bytes (the last may be shorter)"
+        case .bodyTooShort(let expected, let received):
+            return "the body ended after \(received) of the \(expected) bytes its Content-Range names"
+        case .bodyTooLong(let expected):
+            return "the body is longer than the \(expected) bytes its Content-Range names"
+        case .bodyTimedOut(let expected, let received, let seconds):
+            return "the chunk's body did not arrive within \(seconds) s (\(received) of \(expected) bytes)"
+        case .digestMismatch(let algorithm, let index, let expected, let actual):
+            return "chunk \(index): Content-Digest \(algorithm) is \(expected), the body's is \(actual)"
+        case .chunkBusy(let index):
+            return "chunk \(index) is being written by another request right now; retry after it finishes"
+        case .chunkConflict(let index):
+            return "chunk \(index) is already verified with other bytes; a verified chunk is never rewritten"
+        case .uploadComplete:
+            return "the upload is complete; its chunks can no longer be written"
+        case .sha256Required:
+            return "Repr-Digest: sha-256=:…: is required to complete an upload that announced no SHA-256 at creation"
+        case .sha256Disagrees(let creation, let completion):
+            return "the SHA-256 given at completion (\(completion)) disagrees with the one given at creation (\(creation))"
+        case .incomplete(let missing, let corrupt):
+            return "\(missing.count) chunks are missing and \(corrupt.count) corrupt; send them before completing"
+        case .corrupt(let chunks):
+            return "\(chunks.count) chunks no longer match their checksums on disk and are now marked corrupt; send them again"
+        case .dataSizeMismatch(let expected, let actual):
+            return "the data file is \(actual) bytes on disk where the upload is \(expected)"
+        case .sha256Mismatch(let expected, let actual):
+            return "the file's SHA-256 is \(actual), expected \(expected)"
+        case .notComplete:
+            return "the upload is not complete; its data can be read once it is"
+        case .storage(let error):
+            return error.isOutOfSpace ? "the server's disk is full: \(error)" : "storage error: \(error)"
+        }
+    }
+}

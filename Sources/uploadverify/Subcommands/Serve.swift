@@ -1,0 +1,88 @@
+import ArgumentParser
+import Logging
+import SystemPackage
+import UploadKit
+
+extension UploadVerify {
+    struct Serve: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Run the upload server.",
+            discussion: "Receives uploads chunk by chunk into DATA-DIR (one data file and one .chunkmap per upload). Stops cleanly on SIGTERM or SIGINT."
+        )
+
+        @Option(name: .customLong("data-dir"), help: "Where uploads are kept.")
+        var dataDirectory = "./uploads"
+
+        @Option(help: "Address to listen on.")
+        var host = "127.0.0.1"
+
+        @Option(help: "Port to listen on (0 picks a free one).")
+        var port = 8080
+
+        @Option(help: "Require 'Authorization: Bearer TOKEN' on every request but /healthz (or set UPLOADVERIFY_TOKEN).")
+        var token: String?
+
+        @Option(name: .customLong("max-upload-size"), help: "Largest upload accepted, e.g. 100GiB (default 8TiB).")
+        var maxUploadSize: String?
+
+        @Option(name: .customLong("expire-after"), help: "Remove incomplete uploads idle this long, e.g. 24h, 30m, 90s, 7d.")
+        var expireAfter: String?
+
+        @Option(name: .customLong("tls-cert"), help: "TLS certificate (PEM).")
+        var tlsCertificate: String?
+
+        @Option(name: .customLong("tls-key"), help: "TLS private key (PEM).")
+        var tlsKey: String?
+
+        @Flag(name: .customLong("no-fsync"), help: "Skip the fdatasync before a chunk is acknowledged (safe against process crashes, not power loss).")
+        var noFsync = false
+
+        func run() async throws {
+            guard tlsCertificate == nil, tlsKey == nil else {
+                throw NotBuiltYet.feature("TLS (--tls-cert, --tls-key)", comesWith: "the reliability work (issue 5)")
+            }
+            var options = ServerOptions()
+            options.dataDirectory = FilePath(dataDirectory)
+            options.host = host
+            options.port = port
+            options.token = token ?? Environment.value("UPLOADVERIFY_TOKEN")
+            if let maxUploadSize { options.maxUploadSize = try ByteCount(parsing: maxUploadSize) }
+            if let expireAfter { options.expireAfter = try DurationText.parse(expireAfter) }
+            options.fsync = !noFsync
+            LoggingSystem.bootstrap { StreamLogHandler.standardError(label: $0) }
+            var logger = Logger(label: "uploadverify")
+            logger.logLevel = Environment.value("LOG_LEVEL").flatMap(Logger.Level.init(rawValue:)) ?? .info
+            try await runServer(options, logger: logger)
+        }
+    }
+}
+
+/// `24h`, `30m`, `90s`, `7d`, or plain seconds.
+enum DurationText {
+    static func parse(_ text: String) throws -> Duration {
+        let units: [Character: Int64] = ["s": 1, "m": 60, "h": 3600, "d": 86400]
+        var digits = Substring(text)
+        var multiplier: Int64 = 1
+        if let last = digits.last, let unit = units[last] {
+            multiplier = unit
+            digits = digits.dropLast()
+        }
+        guard let value = ASCIIDecimal.parse(digits), value > 0 else {
+            throw CommandFailure.badInput("'\(text)' is not a duration: write e.g. 24h, 30m, 90s or 7d")
+        }
+        let (seconds, overflow) = value.multipliedReportingOverflow(by: multiplier)
+        guard !overflow else { throw CommandFailure.badInput("'\(text)' is too long a duration") }
+        return .seconds(seconds)
+    }
+}
+
+enum Environment {
+    static func value(_ name: String) -> String? {
+        guard let pointer = getenv(name) else { return nil }
+        return String(cString: pointer)
+    }
+}
+
+#if canImport(Glibc)
+import Glibc
+#endif
