@@ -5,6 +5,7 @@
 #   make bench                                  # 4 GiB, 5 rounds
 #   BENCH_SIZE=256M BENCH_ROUNDS=3 make bench   # quick check
 #   BENCH_DIR=/tmp/bench scripts/bench.sh       # work dir (relative: to the repo root)
+#   BENCH_ONLY=local|server make bench          # one half only
 #
 # This VM is noisy (2 shared cores, memory handed back to the host: see
 # ../shared/STACK.md, "Benchmarking on this machine"), so a single timing means
@@ -91,17 +92,20 @@ run_timed() { # run_timed PAIR ROUND SIDE COMMAND
     printf '%s\t%s\t%s\t%s\t%s\n' "$1" "$2" "$3" $((${end/./} - ${start/./})) "$(tail -1 "$WORK/.rss")" >>"$SAMPLES"
 }
 
-# bench_pair NAME MAX-RATIO OURS PEER
+# bench_pair NAME MAX-RATIO OURS PEER [AFTER-OURS AFTER-PEER [ROUNDS]]
 # Runs OURS then PEER, ROUNDS times. MAX-RATIO is the target for the median of
 # ours/peer ("-": informational only). The commands are strings evaluated at
-# run time, so they can name $UV, $DATA, $SHA and $WORK.
+# run time, so they can name $UV, $DATA, $SHA and $WORK. The AFTER commands
+# run untimed after each side (to delete what an upload stored).
 bench_pair() {
-    local name=$1 target=$2 ours=$3 peer=$4 round
-    log "$name ($ROUNDS rounds): $ours  vs  $peer"
+    local name=$1 target=$2 ours=$3 peer=$4 after_ours=${5:-:} after_peer=${6:-:} rounds=${7:-$ROUNDS} round
+    log "$name ($rounds rounds): $ours  vs  $peer"
     cat "$DATA" >/dev/null # a build or a previous pair may have evicted pages
-    for ((round = 1; round <= ROUNDS; round++)); do
+    for ((round = 1; round <= rounds; round++)); do
         run_timed "$name" "$round" ours "$ours"
+        eval "$after_ours"
         run_timed "$name" "$round" peer "$peer"
+        eval "$after_peer"
     done
     printf '%s\t%s\t%s\t%s\n' "$name" "$target" "$ours" "$peer" >>"$PAIRS"
 }
@@ -133,8 +137,13 @@ for line in open(pairs_path):
     else:
         tv = "PASS" if ratio <= float(target) else "FAIL"
         tmsg = f"{tv} time: median ratio {ratio:.3f} {'<=' if tv == 'PASS' else '>'} {float(target):.2f} vs {peer_tool}"
-    rv = "PASS" if rss_ours < rss_limit else "FAIL"
-    verdicts.append(f"{name:15} {tmsg}; {rv} RSS: {rss_ours:.1f} MiB {'<' if rv == 'PASS' else '>='} {rss_limit:.0f}")
+    if name.startswith(("receive", "complete")):
+        # Our side there is a client process or curl; the server's RSS is reported apart.
+        rv = "-"
+        verdicts.append(f"{name:15} {tmsg}")
+    else:
+        rv = "PASS" if rss_ours < rss_limit else "FAIL"
+        verdicts.append(f"{name:15} {tmsg}; {rv} RSS: {rss_ours:.1f} MiB {'<' if rv == 'PASS' else '>='} {rss_limit:.0f}")
     gib = size / 2**30
     rows.append([name, size, rounds, f"{t_ours:.3f}", f"{t_peer:.3f}", f"{ratio:.3f}",
                  f"{gib / t_ours:.2f}", f"{gib / t_peer:.2f}", f"{rss_ours:.1f}", f"{rss_peer:.1f}",
@@ -153,10 +162,104 @@ print("\n".join(verdicts))
 PY
 }
 
+# --- The server: receiving uploads against nginx's WebDAV PUT -------------
+
+SERVE_PORT=18931
+NGINX_PORT=18932
+
+start_servers() {
+    need nginx nginx-light
+    need curl curl
+    rm -rf "$WORK/srv" "$WORK/srv-fsync" "$WORK/nginx"
+    mkdir -p "$WORK/srv" "$WORK/srv-fsync" "$WORK/nginx/root" "$WORK/nginx/tmp" "$WORK/nginx/logs"
+    "$UV" serve --data-dir "$WORK/srv" --port $SERVE_PORT --no-fsync >"$WORK/serve.log" 2>&1 &
+    SERVE_PID=$!
+    "$UV" serve --data-dir "$WORK/srv-fsync" --port $((SERVE_PORT + 2)) >"$WORK/serve-fsync.log" 2>&1 &
+    SERVE_FSYNC_PID=$!
+    # STACK.md's peer: WebDAV PUT, 1 MiB body buffer, no size limit, no fsync.
+    cat >"$WORK/nginx/nginx.conf" <<CONF
+daemon off;
+worker_processes 1;
+user root; # the bench runs as root; workers must write where the bench cleans up
+error_log $WORK/nginx/logs/error.log;
+pid $WORK/nginx/nginx.pid;
+events { worker_connections 64; }
+http {
+    access_log off;
+    client_body_temp_path $WORK/nginx/tmp;
+    server {
+        listen 127.0.0.1:$NGINX_PORT;
+        root $WORK/nginx/root;
+        client_body_buffer_size 1m;
+        client_max_body_size 0;
+        location / { dav_methods PUT; create_full_put_path on; }
+    }
+}
+CONF
+    nginx -p "$WORK/nginx" -c "$WORK/nginx/nginx.conf" >"$WORK/nginx/logs/stdout" 2>&1 &
+    NGINX_PID=$!
+    trap stop_servers EXIT
+    local i
+    for ((i = 0; i < 50; i++)); do
+        curl -sf "http://127.0.0.1:$SERVE_PORT/healthz" >/dev/null &&
+            curl -sf "http://127.0.0.1:$((SERVE_PORT + 2))/healthz" >/dev/null &&
+            curl -s -o /dev/null "http://127.0.0.1:$NGINX_PORT/" && return
+        sleep 0.2
+    done
+    die "servers did not start (see $WORK/serve.log, $WORK/nginx/logs)"
+}
+
+stop_servers() {
+    kill "$SERVE_PID" "$SERVE_FSYNC_PID" "$NGINX_PID" 2>/dev/null || true
+    wait 2>/dev/null || true
+}
+
+bench_server() {
+    start_servers
+    local ours="python3 scripts/bench_upload.py" base="http://127.0.0.1:$SERVE_PORT"
+    local peer='curl -sf -H "Expect:" -T "$DATA" "http://127.0.0.1:'$NGINX_PORT'/data.bin"'
+    local clean_ours='rm -f "$WORK"/srv/*' clean_peer='rm -f "$WORK"/nginx/root/data.bin'
+    local mib=$((1 << 20))
+    # The target: 3 connections of 8 MiB chunks at >= 0.8x nginx's rate, i.e. <= 1.25x its time.
+    bench_pair receive-3x8MiB 1.25 "$ours $base \"\$DATA\" --chunk-size $((8 * mib)) --connections 3" "$peer" "$clean_ours" "$clean_peer"
+    SERVER_PEAK_RSS_KIB=$(awk '/VmHWM/ {print $2}' "/proc/$SERVE_PID/status")
+    bench_pair receive-fsync - "$ours http://127.0.0.1:$((SERVE_PORT + 2)) \"\$DATA\" --chunk-size $((8 * mib)) --connections 3" \
+        "$peer" 'rm -f "$WORK"/srv-fsync/*' "$clean_peer"
+    local n size scaling_rounds=${BENCH_SCALING_ROUNDS:-3}
+    for n in 1 8; do
+        bench_pair "receive-${n}x8MiB" - "$ours $base \"\$DATA\" --chunk-size $((8 * mib)) --connections $n" "$peer" "$clean_ours" "$clean_peer" "$scaling_rounds"
+    done
+    for size in 1 64; do
+        bench_pair "receive-3x${size}MiB" - "$ours $base \"\$DATA\" --chunk-size $((size * mib)) --connections 3" "$peer" "$clean_ours" "$clean_peer" "$scaling_rounds"
+    done
+    bench_complete
+    stop_servers
+    trap - EXIT
+}
+
+# complete: the server re-reads the upload from disk (SHA-256 + every chunk's
+# XXH3) against openssl dgst -sha256 of the same data file. Each round
+# uploads afresh, untimed, since completing a complete upload is a no-op.
+bench_complete() {
+    local round url id digest
+    digest=$(echo "$SHA" | xxd -r -p | base64 -w0)
+    log "complete ($ROUNDS rounds): POST /complete  vs  openssl dgst -sha256 on the data file"
+    for ((round = 1; round <= ROUNDS; round++)); do
+        url=$(python3 scripts/bench_upload.py "http://127.0.0.1:$SERVE_PORT" "$DATA" --chunk-size $((8 << 20)) --connections 3)
+        id=${url##*/}
+        cat "$WORK/srv/$id" >/dev/null
+        run_timed complete "$round" ours "curl -sf -X POST -H 'Repr-Digest: sha-256=:$digest:' '$url/complete'"
+        run_timed complete "$round" peer "openssl dgst -sha256 '$WORK/srv/$id'"
+        rm -f "$WORK"/srv/*
+    done
+    printf '%s\t%s\t%s\t%s\n' complete 1.0 "curl -X POST \$URL/complete" "openssl dgst -sha256 \$WORK/srv/ID" >>"$PAIRS"
+}
+
 main() {
     BYTES=$(numfmt --from=iec "${SIZE_SPEC%iB}") || die "BENCH_SIZE: not a size: $SIZE_SPEC"
     [[ $ROUNDS =~ ^[1-9][0-9]*$ ]] || die "BENCH_ROUNDS: not a positive count: $ROUNDS"
     mkdir -p "$WORK"
+    WORK=$(realpath "$WORK") # nginx needs absolute paths
     need xxhsum xxhash
     need /usr/bin/time time
     build
@@ -166,14 +269,22 @@ main() {
     : >"$SAMPLES"
     log "load average before: $(cut -d' ' -f1-3 /proc/loadavg)"
 
+    local only=${BENCH_ONLY:-all}
+    if [[ $only == all || $only == local ]]; then
     # -q: xxhsum otherwise draws a progress line on stderr, even into a file.
     bench_pair verify-map     1.0 '"$UV" verify "$DATA"'                         'xxhsum -q -H3 "$DATA"'
     bench_pair verify-sha     1.0 '"$UV" verify "$DATA.nomap" --sha256 "$SHA"'   'openssl dgst -sha256 "$DATA"'
     bench_pair verify-map+sha 1.0 '"$UV" verify "$DATA" --sha256 "$SHA"'         'openssl dgst -sha256 "$DATA"'
     bench_pair map            -   '"$UV" map "$DATA" -o "$WORK/scratch.chunkmap"' 'openssl dgst -sha256 "$DATA"'
+    fi
+    if [[ $only == all || $only == server ]]; then
+        need xxd xxd
+        bench_server
+    fi
 
     log "load average after: $(cut -d' ' -f1-3 /proc/loadavg)"
     report
+    [[ -n ${SERVER_PEAK_RSS_KIB:-} ]] && echo "server peak RSS over the receive-3x8MiB rounds: $((SERVER_PEAK_RSS_KIB / 1024)) MiB (target < 100 MiB)"
     echo "raw samples: $SAMPLES (microseconds, KiB); results: $WORK/results.tsv"
 }
 

@@ -15,12 +15,12 @@ extension FileUploadStore {
 
         return try await guardian.withChunk(index, of: id) {
             let (status, state) = try await blocking { (try map.readStatus(), try map.readEntry(index)) }
+            guard status.state != .complete else { throw UploadError.uploadComplete }
             if case .verified(let recorded) = state {
                 let digest = try await hashWithoutWriting(body, range: range.range, index: index, digests: digests)
                 guard digest == recorded else { throw UploadError.chunkConflict(index) }
                 return try await receipt(map, index: index, digest: digest, written: false)
             }
-            guard status.state != .complete else { throw UploadError.uploadComplete }
             let digest = try await write(body, of: id, range: range.range, index: index, digests: digests)
             try await blocking {
                 do {
