@@ -1,0 +1,115 @@
+import Foundation
+import Testing
+
+/// `uploadverify serve` run as a user runs it, on 127.0.0.1 and a port the
+/// kernel picks, read back from its "listening on" log line.
+final class ServerProcess {
+    let process = Process()
+    let dataDirectory: URL
+    private(set) var port = 0
+    private let log = Pipe()
+
+    init(dataDirectory: URL, arguments: [String] = []) throws {
+        self.dataDirectory = dataDirectory
+        process.executableURL = UploadVerifyBinary.url
+        process.arguments = ["serve", "--data-dir", dataDirectory.path, "--port", "0"] + arguments
+        process.standardError = log
+        process.standardOutput = FileHandle.nullDevice
+        try process.run()
+        port = try readPort()
+    }
+
+    private func readPort() throws -> Int {
+        var text = ""
+        let deadline = Date().addingTimeInterval(20)
+        while Date() < deadline {
+            let data = log.fileHandleForReading.availableData
+            if data.isEmpty { break }
+            text += String(decoding: data, as: UTF8.self)
+            if let range = text.range(of: #"listening on 127\.0\.0\.1:(\d+)"#, options: .regularExpression) {
+                let match = String(text[range])
+                // Keep draining the log so the server never blocks on a full pipe.
+                let handle = log.fileHandleForReading
+                DispatchQueue.global().async { while !handle.availableData.isEmpty {} }
+                return Int(match.split(separator: ":").last!)!
+            }
+        }
+        throw ServerStartFailure(log: text)
+    }
+
+    var base: String { "http://127.0.0.1:\(port)" }
+
+    /// The server's open descriptors, from /proc.
+    var openDescriptors: Int {
+        (try? FileManager.default.contentsOfDirectory(atPath: "/proc/\(process.processIdentifier)/fd").count) ?? -1
+    }
+
+    func kill9() {
+        kill(process.processIdentifier, SIGKILL)
+        process.waitUntilExit()
+    }
+
+    func terminate() -> Int32 {
+        kill(process.processIdentifier, SIGTERM)
+        process.waitUntilExit()
+        return process.terminationStatus
+    }
+
+    deinit {
+        if process.isRunning { kill9() }
+    }
+}
+
+struct ServerStartFailure: Error, CustomStringConvertible {
+    let log: String
+    var description: String { "the server did not report its port; its log:\n\(log)" }
+}
+
+/// What curl reports for one request.
+struct HTTPResult {
+    let status: Int
+    let headers: [String: String]
+    let body: Data
+}
+
+enum Curl {
+    /// One request through curl; `bodyFile` is sent as the body.
+    static func request(
+        _ method: String, _ url: String, headers: [String: String] = [:], bodyFile: String? = nil, bodyBytes: [UInt8]? = nil
+    ) throws -> HTTPResult {
+        let headerFile = FileManager.default.temporaryDirectory.appendingPathComponent("curl-headers-\(UUID().uuidString)")
+        defer { try? FileManager.default.removeItem(at: headerFile) }
+        var arguments = ["-s", "-X", method, "-D", headerFile.path, "-o", "-", url]
+        if method == "HEAD" { arguments = ["-s", "-I", "-D", headerFile.path, "-o", "/dev/null", url] }
+        for (name, value) in headers { arguments += ["-H", "\(name): \(value)"] }
+        var temporaryBody: URL?
+        if let bodyBytes {
+            let url = FileManager.default.temporaryDirectory.appendingPathComponent("curl-body-\(UUID().uuidString)")
+            try Data(bodyBytes).write(to: url)
+            temporaryBody = url
+            arguments += ["--data-binary", "@\(url.path)"]
+        } else if let bodyFile {
+            arguments += ["--data-binary", "@\(bodyFile)"]
+        }
+        defer { if let temporaryBody { try? FileManager.default.removeItem(at: temporaryBody) } }
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/usr/bin/curl")
+        process.arguments = arguments
+        let out = Pipe()
+        process.standardOutput = out
+        try process.run()
+        let body = out.fileHandleForReading.readDataToEndOfFile()
+        process.waitUntilExit()
+        let text = (try? String(contentsOf: headerFile, encoding: .utf8)) ?? ""
+        // The last response's headers (after any 100 Continue).
+        let blocks = text.components(separatedBy: "\r\n\r\n").filter { !$0.isEmpty }
+        let lines = (blocks.last ?? "").components(separatedBy: "\r\n")
+        let status = lines.first.flatMap { $0.split(separator: " ").dropFirst().first }.flatMap { Int($0) } ?? 0
+        var headers = [String: String]()
+        for line in lines.dropFirst() {
+            guard let colon = line.firstIndex(of: ":") else { continue }
+            headers[line[..<colon].lowercased()] = line[line.index(after: colon)...].trimmingCharacters(in: .whitespaces)
+        }
+        return HTTPResult(status: status, headers: headers, body: body)
+    }
+}
