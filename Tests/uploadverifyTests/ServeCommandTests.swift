@@ -52,8 +52,7 @@ import UploadKit
         defer { workspace.remove() }
         let directory = workspace.url.appendingPathComponent("uploads")
         let chunks = 48
-        var generator = SystemRandomNumberGenerator()
-        let bytes = (0..<chunks * Self.chunk).map { _ in UInt8.random(in: 0...255, using: &generator) }
+        let bytes = pseudoRandom(chunks * Self.chunk)
         let parts = try chunkFiles(bytes, in: workspace)
         var server = try ServerProcess(dataDirectory: directory)
         let path = URL(string: try create(server, size: bytes.count))!.path
@@ -144,7 +143,8 @@ import UploadKit
     }
 
     func pseudoRandom(_ count: Int) -> [UInt8] {
-        var generator = SystemRandomNumberGenerator()
-        return (0..<count).map { _ in UInt8.random(in: 0...255, using: &generator) }
+        let handle = try! FileHandle(forReadingFrom: URL(fileURLWithPath: "/dev/urandom"))
+        defer { try? handle.close() }
+        return [UInt8](try! handle.read(upToCount: count) ?? Data())
     }
 }

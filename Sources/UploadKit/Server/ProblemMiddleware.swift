@@ -12,6 +12,7 @@ struct ProblemMiddleware<Context: RequestContext>: RouterMiddleware {
         } catch let problem as Problem {
             throw problem
         } catch let error as UploadError {
+            if case .storage(let io) = error { context.logger.error("storage error: \(io)") }
             throw Problem(error)
         } catch let error as HTTPError {
             throw Problem(error.status, "http-\(error.status.code)", title: error.status.reasonPhrase, detail: error.body ?? error.status.reasonPhrase)

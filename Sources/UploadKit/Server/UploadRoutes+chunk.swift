@@ -1,5 +1,6 @@
 import CoreMetrics
 import HTTPTypes
+import Logging
 import Hummingbird
 import NIOCore
 
@@ -11,6 +12,7 @@ extension UploadRoutes {
         } catch let error as UploadError {
             metrics.chunksRejected.increment()
             if case .digestMismatch = error { metrics.digestMismatches.increment() }
+            if case .storage(let io) = error { context.logger.error("storage error: \(io)") }
             // An error before the whole body was read leaves bytes on the wire:
             // close rather than read them for nothing.
             throw Problem(error).closingConnection()

@@ -1,3 +1,5 @@
+import SystemPackage
+
 /// Every way an upload request can fail, in the store's terms. The HTTP layer
 /// maps each case to one problem type and status (see `Problem`).
 public enum UploadError: Error, Sendable, CustomStringConvertible {
@@ -69,7 +71,9 @@ public enum UploadError: Error, Sendable, CustomStringConvertible {
         case .notComplete:
             return "the upload is not complete; its data can be read once it is"
         case .storage(let error):
-            return error.isOutOfSpace ? "the server's disk is full: \(error)" : "storage error: \(error)"
+            // The server's paths stay out of answers to clients; its log has them.
+            let reason = "\(error.operation): \(error.errno.description)"
+            return error.isOutOfSpace ? "the server's disk is full (\(reason)); retry once space is freed" : "storage error (\(reason))"
         }
     }
 }

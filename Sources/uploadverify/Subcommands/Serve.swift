@@ -34,6 +34,12 @@ extension UploadVerify {
         @Option(name: .customLong("tls-key"), help: "TLS private key (PEM).")
         var tlsKey: String?
 
+        @Option(name: .customLong("chunk-timeout"), help: "Time every chunk body gets before the minimum rate applies, e.g. 30s.")
+        var chunkTimeout = "30s"
+
+        @Option(name: .customLong("min-chunk-rate"), help: "Slowest rate a chunk body may arrive at beyond --chunk-timeout, e.g. 64KiB (per second).")
+        var minimumChunkRate = "64KiB"
+
         @Flag(name: .customLong("no-fsync"), help: "Skip the fdatasync before a chunk is acknowledged (safe against process crashes, not power loss).")
         var noFsync = false
 
@@ -49,6 +55,9 @@ extension UploadVerify {
             if let maxUploadSize { options.maxUploadSize = try ByteCount(parsing: maxUploadSize) }
             if let expireAfter { options.expireAfter = try DurationText.parse(expireAfter) }
             options.fsync = !noFsync
+            options.chunkGrace = try DurationText.parse(chunkTimeout)
+            options.minimumRate = try ByteCount(parsing: minimumChunkRate).bytes
+            guard options.minimumRate > 0 else { throw CommandFailure.badInput("--min-chunk-rate must be above 0") }
             LoggingSystem.bootstrap { StreamLogHandler.standardError(label: $0) }
             var logger = Logger(label: "uploadverify")
             logger.logLevel = Environment.value("LOG_LEVEL").flatMap(Logger.Level.init(rawValue:)) ?? .info
