@@ -52,7 +52,19 @@ enum ExitStatus: Int32 {
             case .io(let io): (status(of: io), io.description)
             case .endedEarly: (.failure, error.description)
             }
+        case let error as ClientError: (status(of: error), error.description)
+        case let error as UploadError: (.failure, error.description)
         default: nil
+        }
+    }
+
+    private static func status(of error: ClientError) -> ExitStatus {
+        switch error {
+        case .notAnUploadURL, .notAServerURL, .sizeMismatch: .badInput
+        case .fileChanged, .sha256Mismatch: .integrityProblem
+        case .server(_, _, _) where ["chunks-corrupt", "sha256-mismatch", "data-size-mismatch"].contains(error.problemSlug ?? ""):
+            .integrityProblem
+        case .server, .unreachable, .badAnswer: .failure
         }
     }
 

@@ -1,5 +1,11 @@
 import SystemPackage
 
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
+import Foundation
+#endif
+
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Darwin)
@@ -20,10 +26,14 @@ enum DiskSpace {
 extension FilePath {
     /// The last modification time, in milliseconds since the epoch.
     func modificationTime() throws(IOError) -> Timestamp {
-        var info = Glibc.stat()
-        guard fstatat(AT_FDCWD, string, &info, 0) == 0 else {
-            throw IOError("stat", path: self, errno: Errno(rawValue: currentErrno()))
+        do {
+            let attributes = try FileManager.default.attributesOfItem(atPath: string)
+            guard let date = attributes[.modificationDate] as? Date else { throw IOError("stat", path: self, errno: .ioError) }
+            return Timestamp(millisecondsSinceEpoch: Int64((date.timeIntervalSince1970 * 1000).rounded()))
+        } catch let error as IOError {
+            throw error
+        } catch {
+            throw IOError("stat", path: self, errno: .noSuchFileOrDirectory)
         }
-        return Timestamp(millisecondsSinceEpoch: Int64(info.st_mtim.tv_sec) * 1000 + Int64(info.st_mtim.tv_nsec) / 1_000_000)
     }
 }

@@ -81,11 +81,12 @@ public final class OwnedDescriptor: Sendable {
 
     /// The file's length in bytes (for a sparse file, its logical length).
     public func size() throws(IOError) -> Int64 {
-        var info = stat()
-        guard fstat(raw.rawValue, &info) == 0 else {
-            throw IOError("stat", path: path, errno: Errno(rawValue: Glibc.errno))
-        }
-        return Int64(info.st_size)
+        try status().size
+    }
+
+    /// `fstat` of the descriptor.
+    public func status() throws(IOError) -> Stat {
+        do { return try raw.stat() } catch { throw IOError("stat", path: path, errno: error) }
     }
 
     /// Sets the file's length; a longer file is extended with a hole.

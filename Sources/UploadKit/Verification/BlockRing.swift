@@ -12,7 +12,11 @@ final class BlockRing: @unchecked Sendable {
     private let empty = DispatchSemaphore(value: 0)
     private let filled = DispatchSemaphore(value: 0)
 
-    init(count: Int, blockSize: Int) {
+    /// Whether the consumer hashes; without it the ring only bounds read-ahead.
+    let hashing: Bool
+
+    init(count: Int, blockSize: Int, hashing: Bool = true) {
+        self.hashing = hashing
         buffers = (0..<count).map { _ in .allocate(byteCount: blockSize, alignment: 4096) }
         lengths = Array(repeating: 0, count: count)
         for _ in 0..<count { empty.signal() }
@@ -46,7 +50,7 @@ final class BlockRing: @unchecked Sendable {
             filled.wait()
             let length = lengths[slot]
             if length < 0 { return }
-            hasher.update(UnsafeRawBufferPointer(rebasing: buffers[slot][0..<length]))
+            if hashing { hasher.update(UnsafeRawBufferPointer(rebasing: buffers[slot][0..<length])) }
             empty.signal()
             slot = (slot + 1) % buffers.count
         }

@@ -44,16 +44,22 @@ public enum FileScan {
     /// Bytes of whole chunks one worker claims at a time in the parallel scan.
     static let workUnitBytes: Int64 = 16 << 20
 
+    /// `onChunk` is called, in chunk order, on the reading thread, as soon as
+    /// each chunk is hashed (it forces the in-order scan).
     public static func scan(
         _ file: OwnedDescriptor, layout: ChunkLayout, computeSHA256: Bool,
         blockSize: Int = defaultBlockSize,
-        progress: (@Sendable (Int64) -> Void)? = nil
+        progress: (@Sendable (Int64) -> Void)? = nil,
+        onChunk: (@Sendable (ChunkIndex, XXH3Digest) -> Void)? = nil
     ) throws(FileScanError) -> FileScanResult {
         file.adviseSequential()
         let digests = DigestTable(count: layout.chunkCount)
         let sha256: SHA256Digest?
-        if computeSHA256 {
-            sha256 = try scanInOrder(file, layout: layout, digests: digests, blockSize: blockSize, progress: progress)
+        if computeSHA256 || onChunk != nil {
+            let whole = try scanInOrder(
+                file, layout: layout, digests: digests, blockSize: blockSize, computeSHA256: computeSHA256,
+                progress: progress, onChunk: onChunk)
+            sha256 = computeSHA256 ? whole : nil
         } else {
             try scanInParallel(file, layout: layout, digests: digests, blockSize: blockSize, progress: progress)
             sha256 = nil
@@ -64,10 +70,10 @@ public enum FileScan {
     // MARK: One reader, one SHA-256 thread
 
     private static func scanInOrder(
-        _ file: OwnedDescriptor, layout: ChunkLayout, digests: DigestTable, blockSize: Int,
-        progress: (@Sendable (Int64) -> Void)?
+        _ file: OwnedDescriptor, layout: ChunkLayout, digests: DigestTable, blockSize: Int, computeSHA256: Bool,
+        progress: (@Sendable (Int64) -> Void)?, onChunk: (@Sendable (ChunkIndex, XXH3Digest) -> Void)?
     ) throws(FileScanError) -> SHA256Digest {
-        let ring = BlockRing(count: ringSize, blockSize: blockSize)
+        let ring = BlockRing(count: ringSize, blockSize: blockSize, hashing: computeSHA256)
         let hashing = ring.startConsumer()
         var digester = ChunkDigester(layout: layout)
         var offset: Int64 = 0
@@ -86,7 +92,10 @@ public enum FileScan {
                 failure = error
                 break
             }
-            digester.feed(UnsafeRawBufferPointer(block)) { index, digest in digests[index] = digest }
+            digester.feed(UnsafeRawBufferPointer(block)) { index, digest in
+                digests[index] = digest
+                onChunk?(index, digest)
+            }
             ring.publish(slot, length: want)
             slot = (slot + 1) % ringSize
             offset += Int64(want)

@@ -13,11 +13,9 @@ enum InputFile {
     /// with a message instead of a confusing read error later.
     static func open(_ path: String) throws -> OwnedDescriptor {
         let file = try OwnedDescriptor.open(FilePath(path), .readOnly)
-        var info = stat()
-        guard fstat(file.raw.rawValue, &info) == 0 else { return file }
-        guard info.st_mode & S_IFMT == S_IFREG else {
-            let kind = info.st_mode & S_IFMT == S_IFDIR ? "a directory" : "not a regular file"
-            throw CommandFailure.badInput("\(path) is \(kind): give a file")
+        let type = try file.status().type
+        guard type == .regular else {
+            throw CommandFailure.badInput("\(path) is \(type == .directory ? "a directory" : "not a regular file"): give a file")
         }
         return file
     }

@@ -9,17 +9,7 @@ enum NotBuiltYet {
 }
 
 extension UploadVerify {
-    struct Upload: AsyncParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "Upload FILE in chunks, resumably, and confirm its SHA-256 (not built yet).")
-        @Argument(parsing: .captureForPassthrough) var arguments: [String] = []
-        func run() async throws { throw NotBuiltYet.feature("'upload'", comesWith: "the client tools (issue 4)") }
-    }
 
-    struct Status: AsyncParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "Show an upload's handshake: received chunks and a picture of the bitmap (not built yet).")
-        @Argument(parsing: .captureForPassthrough) var arguments: [String] = []
-        func run() async throws { throw NotBuiltYet.feature("'status'", comesWith: "the client tools (issue 4)") }
-    }
 
     struct Audit: AsyncParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Scrub a server's data directory and mark corrupt chunks (not built yet).")

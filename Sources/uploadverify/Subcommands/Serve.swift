@@ -90,6 +90,10 @@ enum Environment {
         guard let pointer = getenv(name) else { return nil }
         return String(cString: pointer)
     }
+
+    static var all: [String: String] {
+        ["XDG_CACHE_HOME", "HOME"].reduce(into: [:]) { result, name in result[name] = value(name) }
+    }
 }
 
 #if canImport(Glibc)

@@ -1,0 +1,48 @@
+/// What can go wrong talking to a server, in words a person can act on.
+public enum ClientError: Error, Sendable, CustomStringConvertible {
+    case notAnUploadURL(String)
+    case notAServerURL(String)
+    /// The server answered with a problem (RFC 9457) or an unexpected status.
+    case server(status: Int, type: String?, detail: String)
+    case unreachable(String, reason: String)
+    case badAnswer(String)
+    case sizeMismatch(local: Int64, remote: Int64)
+    case fileChanged(String)
+    case sha256Mismatch(expected: SHA256Digest, actual: String)
+
+    public var description: String {
+        switch self {
+        case .notAnUploadURL(let text):
+            return "'\(text)' is not an upload URL: write http://HOST:PORT/uploads/ID"
+        case .notAServerURL(let text):
+            return "'\(text)' is not a server URL: write http://HOST:PORT"
+        case .server(let status, _, let detail):
+            return "the server answered \(status): \(detail)"
+        case .unreachable(let server, let reason):
+            return "cannot reach \(server): \(reason)"
+        case .badAnswer(let what):
+            return "the server's answer makes no sense: \(what)"
+        case .sizeMismatch(let local, let remote):
+            return "the upload is \(remote) bytes but the file is \(local) bytes: it is another file's upload"
+        case .fileChanged(let path):
+            return "\(path) changed while it was being uploaded: upload it again once it is stable"
+        case .sha256Mismatch(let expected, let actual):
+            return "the server confirmed SHA-256 \(actual), but the file's is \(expected)"
+        }
+    }
+
+    /// The problem type's last path component, e.g. `chunk-busy`.
+    public var problemSlug: String? {
+        guard case .server(_, let type?, _) = self else { return nil }
+        return type.split(separator: "/").last.map(String.init)
+    }
+
+    /// Worth another try: the network, or the server saying so.
+    public var isTransient: Bool {
+        switch self {
+        case .unreachable: return true
+        case .server(let status, _, _): return status >= 500 || status == 408 || problemSlug == "chunk-busy"
+        default: return false
+        }
+    }
+}

@@ -1,0 +1,132 @@
+import AsyncHTTPClient
+import NIOCore
+import NIOHTTP1
+import NIOSSL
+
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
+import Foundation
+#endif
+
+/// The HTTP API (PROTOCOL.md) from the client's side: one method per call,
+/// answers typed, problems turned into `ClientError`.
+public final class UploadClient: Sendable {
+    private let http: HTTPClient
+    private let token: String?
+    /// Status and JSON answers are small; anything larger is refused.
+    private static let maximumAnswer = 16 << 20
+
+    public init(token: String?, caFile: String?) throws {
+        var configuration = HTTPClient.Configuration()
+        configuration.timeout = .init(connect: .seconds(10), read: .seconds(120))
+        if let caFile {
+            var tls = TLSConfiguration.makeClientConfiguration()
+            tls.trustRoots = .file(caFile)
+            configuration.tlsConfiguration = tls
+        }
+        http = HTTPClient(eventLoopGroupProvider: .singleton, configuration: configuration)
+        self.token = token
+    }
+
+    public func shutdown() async {
+        try? await http.shutdown()
+    }
+
+    struct Answer {
+        let status: Int
+        let headers: [String: String]
+        let body: ByteBuffer
+    }
+
+    private func send(_ method: HTTPMethod, _ url: String, headers: [(String, String)] = [], body: HTTPClientRequest.Body? = nil) async throws(ClientError) -> Answer {
+        var request = HTTPClientRequest(url: url)
+        request.method = method
+        for (name, value) in headers { request.headers.add(name: name, value: value) }
+        if let token { request.headers.add(name: "Authorization", value: "Bearer \(token)") }
+        request.body = body
+        do {
+            let response = try await http.execute(request, timeout: .hours(1))
+            let bytes = try await response.body.collect(upTo: Self.maximumAnswer)
+            var fields = [String: String]()
+            for header in response.headers { fields[header.name.lowercased()] = header.value }
+            return Answer(status: Int(response.status.code), headers: fields, body: bytes)
+        } catch let error as ClientError {
+            throw error
+        } catch {
+            let server = url.split(separator: "/", omittingEmptySubsequences: false).prefix(3).joined(separator: "/")
+            throw .unreachable(server, reason: "\(error)")
+        }
+    }
+
+    /// A failing answer as an error: the problem's type and detail when it has one.
+    private func failure(_ answer: Answer) -> ClientError {
+        struct ProblemBody: Decodable {
+            let type: String?
+            let detail: String?
+        }
+        let problem = try? JSONDecoder().decode(ProblemBody.self, from: Data(answer.body.readableBytesView))
+        let detail = problem?.detail ?? String(decoding: answer.body.readableBytesView.prefix(200), as: UTF8.self)
+        return .server(status: answer.status, type: problem?.type, detail: detail.isEmpty ? "(no detail)" : detail)
+    }
+
+    // MARK: Calls
+
+    public func create(server: String, length: Int64, chunkSize: ByteCount?, metadata: String) async throws(ClientError) -> UploadURL {
+        var headers = [("Upload-Length", String(length))]
+        if let chunkSize { headers.append(("Upload-Chunk-Size", String(chunkSize.bytes))) }
+        if !metadata.isEmpty { headers.append(("Upload-Metadata", metadata)) }
+        let answer = try await send(.POST, server + "/uploads", headers: headers)
+        guard answer.status == 201 else { throw failure(answer) }
+        guard let location = answer.headers["location"] else { throw .badAnswer("201 without a Location") }
+        return try UploadURL(parsing: location.hasPrefix("/") ? server + location : location)
+    }
+
+    public func handshake(_ url: UploadURL) async throws(ClientError) -> UploadStatus {
+        let answer = try await send(.HEAD, url.description)
+        guard answer.status == 200 else {
+            if answer.status == 404 { throw .server(status: 404, type: "upload-not-found", detail: "no upload at \(url)") }
+            throw failure(answer)
+        }
+        return try UploadStatus(headers: answer.headers)
+    }
+
+    /// Sends one chunk with its `xxh3` Content-Digest. Answers the
+    /// server's count of verified chunks.
+    public func put(_ chunk: Chunk, of file: OwnedDescriptor, to url: UploadURL, totalLength: Int64) async throws(ClientError) {
+        let headers = [
+            ("Content-Range", "bytes \(chunk.range.offset)-\(chunk.range.lastByte)/\(totalLength)"),
+            ("Content-Digest", DigestField(xxh3: chunk.digest).headerValue),
+        ]
+        let body = HTTPClientRequest.Body.stream(FileChunkBody(file: file, range: chunk.range), length: .known(chunk.range.length))
+        let answer = try await send(.PUT, url.description, headers: headers, body: body)
+        guard answer.status == 200 else { throw failure(answer) }
+    }
+
+    /// Completes with `sha256`; answers the SHA-256 the server confirmed from its disk.
+    public func complete(_ url: UploadURL, sha256: SHA256Digest) async throws(ClientError) -> SHA256Digest {
+        let answer = try await send(.POST, url.description + "/complete", headers: [("Repr-Digest", DigestField(sha256: sha256).headerValue)])
+        guard answer.status == 200 else { throw failure(answer) }
+        guard let confirmed = answer.headers["repr-digest"].flatMap({ try? DigestField.parse($0).sha256 }) else {
+            throw .badAnswer("complete answered 200 without a Repr-Digest")
+        }
+        return confirmed
+    }
+
+    /// The server's chunk map, in the `.chunkmap` format, decoded.
+    public func chunkMap(_ url: UploadURL) async throws(ClientError) -> ChunkMap {
+        let answer = try await send(.GET, url.description + "/chunks", headers: [("Accept", ChunkMapFormat.mediaType)])
+        guard answer.status == 200 else { throw failure(answer) }
+        do { return try ChunkMapCodec.decode(Array(answer.body.readableBytesView)) } catch {
+            throw .badAnswer("its chunk map: \(error)")
+        }
+    }
+
+    public func audit(_ url: UploadURL) async throws(ClientError) -> AuditDocument {
+        let answer = try await send(.POST, url.description + "/audit")
+        guard answer.status == 200 else { throw failure(answer) }
+        do { return try JSONDecoder().decode(AuditDocument.self, from: Data(answer.body.readableBytesView)) } catch {
+            throw .badAnswer("its audit report: \(error)")
+        }
+    }
+}
