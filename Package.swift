@@ -85,7 +85,7 @@ let package = Package(
         ),
         .testTarget(
             name: "uploadverifyTests",
-            dependencies: ["uploadverify", "UploadKit"],
+            dependencies: ["uploadverify", "UploadKit", .product(name: "SystemPackage", package: "swift-system")],
             swiftSettings: swiftSettings
         ),
     ],

@@ -9,7 +9,7 @@ import Testing
         }
     }
 
-    @Test(arguments: ["upload", "status", "audit", "repair"])
+    @Test(arguments: ["audit", "repair"])
     func aCommandNotBuiltYetSaysSoAndExits2(command: String) throws {
         expectOneLineError(try UploadVerifyBinary.run([command]), status: 2, mentioning: "not built yet")
     }

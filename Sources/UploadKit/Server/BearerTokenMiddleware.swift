@@ -11,7 +11,8 @@ struct BearerTokenMiddleware<Context: RequestContext>: RouterMiddleware {
 
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
         if request.uri.path == "/healthz" { return try await next(request, context) }
-        guard let header = request.headers[.authorization], header.hasPrefix("Bearer "),
+        // RFC 9110: the scheme is case-insensitive.
+        guard let header = request.headers[.authorization], header.prefix(7).lowercased() == "bearer ",
             Self.constantTimeEqual(Array(header.utf8.dropFirst(7)), token)
         else { throw Problem.unauthorized }
         return try await next(request, context)

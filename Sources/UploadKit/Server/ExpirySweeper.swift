@@ -9,6 +9,11 @@ struct ExpirySweeper: Service {
     let logger: Logger
 
     func run() async throws {
+        // Ends at once on graceful shutdown, instead of holding the server for its grace period.
+        try? await cancelWhenGracefulShutdown { try await sweep() }
+    }
+
+    private func sweep() async throws {
         let interval = min(.seconds(60), idle / 4)
         while !Task.isCancelled {
             do {

@@ -62,6 +62,8 @@ extension Problem {
             body.actual = actual.description
         case .notComplete:
             self.init(.conflict, "upload-not-complete", title: "Upload not complete", detail: error.description)
+        case .damagedMap:
+            self.init(.internalServerError, "chunk-map-damaged", title: "Chunk map damaged", detail: error.description)
         case .storage(let io) where io.isOutOfSpace:
             self.init(.init(code: 507, reasonPhrase: "Insufficient Storage"), "insufficient-storage", title: "Disk full", detail: error.description)
         case .storage:

@@ -31,7 +31,10 @@ extension UploadRoutes {
         do { range = try ContentRange.parse(rangeText) } catch {
             switch error {
             case .malformed: throw Problem.badHeader("Content-Range", error.description)
-            case .unsatisfiable(_, let total): throw Problem.rangeNotAChunk(error, uploadLength: total)
+            case .unsatisfiable:
+                // RFC 9110: a 416 names the resource's real length, not the client's.
+                let length = try await store.snapshot(id).layout.fileSize.bytes
+                throw Problem.rangeNotAChunk(error, uploadLength: length)
             }
         }
         if let lengthText = request.headers[.contentLength] {

@@ -51,14 +51,15 @@ extension FileUploadStore {
         do {
             data = try await blocking { try OwnedDescriptor.open(self.dataPath(id), .writeOnly) }
         } catch let error as IOError {
-            throw UploadError.storage(error)
+            // Deleted (or expired) since its map was opened.
+            throw error.errno == .noSuchFileOrDirectory ? UploadError.notFound : UploadError.storage(error)
         }
         defer { try? data.close() }
         let receiver = ChunkBodyReceiver(range: range, index: index, expected: digests)
         var batch = [ByteBuffer]()
         var batchBytes = 0
         var written: Int64 = 0
-        for try await buffer in body {
+        for try await buffer in try receiver.checked(body) {
             try receiver.consume(buffer)
             batch.append(buffer)
             batchBytes += buffer.readableBytes
@@ -99,7 +100,7 @@ extension FileUploadStore {
         _ body: some AsyncSequence<ByteBuffer, any Error>, range: ByteRange, index: ChunkIndex, digests: DigestField
     ) async throws -> XXH3Digest {
         let receiver = ChunkBodyReceiver(range: range, index: index, expected: digests)
-        for try await buffer in body { try receiver.consume(buffer) }
+        for try await buffer in try receiver.checked(body) { try receiver.consume(buffer) }
         return try receiver.finish()
     }
 }
@@ -114,11 +115,19 @@ final class ChunkBodyReceiver: @unchecked Sendable {
     private let sha256: SHA256Hasher?
     private(set) var received: Int64 = 0
 
+    var expectedLength: Int64 { range.length }
+
     init(range: ByteRange, index: ChunkIndex, expected: DigestField) {
         self.range = range
         self.index = index
         self.expected = expected
         self.sha256 = expected.sha256 == nil ? nil : SHA256Hasher()
+    }
+
+    /// The body, with a connection that fails or closes mid-body reported as
+    /// what it is for the chunk: a body shorter than its range.
+    func checked<Body: AsyncSequence<ByteBuffer, any Error>>(_ body: Body) throws -> ClientEndingBody<Body> {
+        ClientEndingBody(body: body, receiver: self)
     }
 
     /// Stops at the first byte past the range: the rest is never read.
@@ -142,4 +151,29 @@ final class ChunkBodyReceiver: @unchecked Sendable {
         }
         return digest
     }
+}
+
+/// Wraps a request body so that the connection's own errors (a reset, a
+/// close mid-body) surface as `bodyTooShort`, never as a server error.
+struct ClientEndingBody<Body: AsyncSequence<ByteBuffer, any Error>>: AsyncSequence {
+    typealias Element = ByteBuffer
+    let body: Body
+    let receiver: ChunkBodyReceiver
+
+    struct AsyncIterator: AsyncIteratorProtocol {
+        var base: Body.AsyncIterator
+        let receiver: ChunkBodyReceiver
+
+        mutating func next() async throws -> ByteBuffer? {
+            do {
+                return try await base.next()
+            } catch let error as UploadError {
+                throw error
+            } catch {
+                throw UploadError.bodyTooShort(expected: receiver.expectedLength, received: receiver.received)
+            }
+        }
+    }
+
+    func makeAsyncIterator() -> AsyncIterator { AsyncIterator(base: body.makeAsyncIterator(), receiver: receiver) }
 }

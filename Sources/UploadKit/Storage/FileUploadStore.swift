@@ -56,8 +56,8 @@ public final class FileUploadStore: UploadStore {
             throw UploadError.notFound
         } catch .io(let error) {
             throw UploadError.storage(error)
-        } catch {
-            throw error
+        } catch .invalid(_, let error) {
+            throw UploadError.damagedMap(error)
         }
     }
 

@@ -24,6 +24,8 @@ public enum UploadError: Error, Sendable, CustomStringConvertible {
     case dataSizeMismatch(expected: Int64, actual: Int64)
     case sha256Mismatch(expected: SHA256Digest, actual: SHA256Digest)
     case notComplete
+    /// The upload's chunk map cannot be read (its header is damaged).
+    case damagedMap(ChunkMapError)
     case storage(IOError)
 
     public var description: String {
@@ -70,6 +72,8 @@ public enum UploadError: Error, Sendable, CustomStringConvertible {
             return "the file's SHA-256 is \(actual), expected \(expected)"
         case .notComplete:
             return "the upload is not complete; its data can be read once it is"
+        case .damagedMap(let error):
+            return "this upload's chunk map cannot be read: \(error)"
         case .storage(let error):
             // The server's paths stay out of answers to clients; its log has them.
             let reason = "\(error.operation): \(error.errno.description)"
