@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs the system packages the build needs, only when they are missing:
-# libxxhash-dev and libssl-dev (found through pkg-config). Swift itself must
+# libxxhash-dev and libssl-dev (found through pkg-config), curl and python3
+# for the end-to-end tests. Swift itself must
 # already be on PATH (it does not come from Debian's packages).
 set -euo pipefail
 
@@ -8,6 +9,9 @@ need=()
 command -v pkg-config >/dev/null 2>&1 || need+=(pkg-config)
 pkg-config --exists libxxhash 2>/dev/null || need+=(libxxhash-dev)
 pkg-config --exists libcrypto 2>/dev/null || need+=(libssl-dev)
+# The end-to-end tests drive the server with curl and small Python socket clients.
+command -v curl >/dev/null 2>&1 || need+=(curl)
+command -v python3 >/dev/null 2>&1 || need+=(python3)
 
 if [ ${#need[@]} -gt 0 ]; then
   echo "installing: ${need[*]}"
