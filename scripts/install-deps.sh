@@ -12,6 +12,8 @@ pkg-config --exists libcrypto 2>/dev/null || need+=(libssl-dev)
 # The end-to-end tests drive the server with curl and small Python socket clients.
 command -v curl >/dev/null 2>&1 || need+=(curl)
 command -v python3 >/dev/null 2>&1 || need+=(python3)
+# libfiu injects fdatasync failures from outside (the fsync-failure test).
+command -v fiu-run >/dev/null 2>&1 || need+=(fiu-utils)
 
 if [ ${#need[@]} -gt 0 ]; then
   echo "installing: ${need[*]}"

@@ -9,10 +9,18 @@ final class ServerProcess {
     private(set) var port = 0
     private let log = Pipe()
 
-    init(dataDirectory: URL, arguments: [String] = []) throws {
+    /// `wrapper` runs the server through another program (e.g. `fiu-run -x`),
+    /// which must exec it so that the process id stays the server's.
+    init(dataDirectory: URL, arguments: [String] = [], wrapper: [String] = []) throws {
         self.dataDirectory = dataDirectory
-        process.executableURL = UploadVerifyBinary.url
-        process.arguments = ["serve", "--data-dir", dataDirectory.path, "--port", "0"] + arguments
+        let command = ["serve", "--data-dir", dataDirectory.path, "--port", "0"] + arguments
+        if let program = wrapper.first {
+            process.executableURL = URL(fileURLWithPath: program)
+            process.arguments = Array(wrapper.dropFirst()) + [UploadVerifyBinary.url.path] + command
+        } else {
+            process.executableURL = UploadVerifyBinary.url
+            process.arguments = command
+        }
         process.standardError = log
         process.standardOutput = FileHandle.nullDevice
         try process.run()

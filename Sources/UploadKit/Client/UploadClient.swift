@@ -2,6 +2,7 @@ import AsyncHTTPClient
 import NIOCore
 import NIOHTTP1
 import NIOSSL
+import SystemPackage
 
 #if canImport(FoundationEssentials)
 import FoundationEssentials
@@ -98,7 +99,9 @@ public final class UploadClient: Sendable {
             ("Content-Range", "bytes \(chunk.range.offset)-\(chunk.range.lastByte)/\(totalLength)"),
             ("Content-Digest", DigestField(xxh3: chunk.digest).headerValue),
         ]
-        let body = HTTPClientRequest.Body.stream(FileChunkBody(file: file, range: chunk.range), length: .known(chunk.range.length))
+        let path = file.path.string
+        let reader = FileRangeReader(file: file, range: chunk.range) { _ in ClientError.fileChanged(path) }
+        let body = HTTPClientRequest.Body.stream(reader, length: .known(chunk.range.length))
         let answer = try await send(.PUT, url.description, headers: headers, body: body)
         guard answer.status == 200 else { throw failure(answer) }
     }

@@ -1,11 +1,8 @@
 import HTTPTypes
 import Hummingbird
 import NIOCore
-import NIOPosix
 
 extension UploadRoutes {
-    static let readBlockSize = 1 << 20
-
     /// `GET /uploads/{id}/data`: the bytes of a complete upload, streamed
     /// from disk in 1 MiB reads; one `Range: bytes=…` is honoured (`206`).
     @Sendable func data(_ request: Request, context: UploadRequestContext) async throws -> Response {
@@ -23,23 +20,10 @@ extension UploadRoutes {
             status = .partialContent
             headers[.contentRange] = "bytes \(range.offset)-\(range.lastByte)/\(size)"
         }
-        let body = ResponseBody(contentLength: Int(range.length)) { [range] writer in
+        let reader = FileRangeReader(file: file, range: range) { at in UploadError.dataSizeMismatch(expected: size, actual: at) }
+        let body = ResponseBody(contentLength: Int(range.length)) { writer in
             defer { try? file.close() }
-            var offset = range.offset
-            while offset < range.end {
-                let count = Int(min(Int64(Self.readBlockSize), range.end - offset))
-                let at = offset
-                let buffer = try await NIOThreadPool.singleton.runIfActive {
-                    var buffer = ByteBufferAllocator().buffer(capacity: count)
-                    let read = try buffer.writeWithUnsafeMutableBytes(minimumWritableBytes: count) { bytes in
-                        try file.read(fromAbsoluteOffset: at, into: UnsafeMutableRawBufferPointer(rebasing: bytes[0..<count]))
-                    }
-                    guard read == count else { throw UploadError.dataSizeMismatch(expected: size, actual: at + Int64(read)) }
-                    return buffer
-                }
-                try await writer.write(buffer)
-                offset += Int64(count)
-            }
+            try await writer.write(reader)
             try await writer.finish(nil)
         }
         return Response(status: status, headers: headers, body: body)

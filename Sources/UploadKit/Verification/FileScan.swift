@@ -84,10 +84,7 @@ public enum FileScan {
             let want = Int(min(Int64(blockSize), layout.fileSize.bytes - offset))
             let block = UnsafeMutableRawBufferPointer(rebasing: buffer[0..<want])
             do throws(FileScanError) {
-                let got = try read(file, at: offset, into: block)
-                guard got == want else {
-                    throw .endedEarly(path: file.path.string, expectedBytes: layout.fileSize.bytes, actualBytes: offset + Int64(got))
-                }
+                try readBlock(file, at: offset, into: block, layout: layout)
             } catch {
                 failure = error
                 break
@@ -135,10 +132,7 @@ public enum FileScan {
                     let want = Int(min(Int64(blockSize), end - offset))
                     let block = UnsafeMutableRawBufferPointer(rebasing: buffer[0..<want])
                     do throws(FileScanError) {
-                        let got = try read(file, at: offset, into: block)
-                        guard got == want else {
-                            throw .endedEarly(path: file.path.string, expectedBytes: layout.fileSize.bytes, actualBytes: offset + Int64(got))
-                        }
+                        try readBlock(file, at: offset, into: block, layout: layout)
                     } catch {
                         failure.withLock { if $0 == nil { $0 = error } }
                         return
@@ -156,8 +150,15 @@ public enum FileScan {
         if let error = failure.withLock({ $0 }) { throw error }
     }
 
-    private static func read(_ file: OwnedDescriptor, at offset: Int64, into block: UnsafeMutableRawBufferPointer) throws(FileScanError) -> Int {
-        do { return try file.read(fromAbsoluteOffset: offset, into: block) } catch { throw .io(error) }
+    /// Fills `block` from `offset`; a file that ends first was changed under the scan.
+    private static func readBlock(
+        _ file: OwnedDescriptor, at offset: Int64, into block: UnsafeMutableRawBufferPointer, layout: ChunkLayout
+    ) throws(FileScanError) {
+        let got: Int
+        do { got = try file.read(fromAbsoluteOffset: offset, into: block) } catch { throw .io(error) }
+        guard got == block.count else {
+            throw .endedEarly(path: file.path.string, expectedBytes: layout.fileSize.bytes, actualBytes: offset + Int64(got))
+        }
     }
 }
 
