@@ -61,7 +61,8 @@ enum ExitStatus: Int32 {
     private static func status(of error: ClientError) -> ExitStatus {
         switch error {
         case .notAnUploadURL, .notAServerURL, .sizeMismatch: .badInput
-        case .fileChanged, .sha256Mismatch: .integrityProblem
+        case .fileChanged, .sha256Mismatch, .cannotRepair: .integrityProblem
+        case .local(let io): status(of: io)
         case .server(_, _, _) where ["chunks-corrupt", "sha256-mismatch", "data-size-mismatch"].contains(error.problemSlug ?? ""):
             .integrityProblem
         case .server, .unreachable, .badAnswer: .failure

@@ -9,9 +9,8 @@ import Testing
         }
     }
 
-    @Test(arguments: ["audit", "repair"])
-    func aCommandNotBuiltYetSaysSoAndExits2(command: String) throws {
-        expectOneLineError(try UploadVerifyBinary.run([command]), status: 2, mentioning: "not built yet")
+    @Test func tlsIsNotBuiltYetAndSaysSo() throws {
+        expectOneLineError(try UploadVerifyBinary.run(["serve", "--tls-cert", "c.pem", "--tls-key", "k.pem"]), status: 2, mentioning: "not built yet")
     }
 
     @Test func aUsageErrorExits2Not64() throws {
@@ -20,7 +19,8 @@ import Testing
         #expect(try UploadVerifyBinary.run(["map", "x", "--no-such-flag"]).status == 2)
     }
 
-    @Test func anUploadURLIsNotYetAcceptedByVerify() throws {
-        expectOneLineError(try UploadVerifyBinary.run(["verify", "http://127.0.0.1:1/uploads/x"]), status: 2, mentioning: "not built yet")
+    @Test func verifyOfAnUploadOnAServerThatIsDownIsAnIOError() throws {
+        expectOneLineError(
+            try UploadVerifyBinary.run(["verify", "http://127.0.0.1:9/uploads/0123456789abcdef0123456789abcdef"]), status: 3, mentioning: "cannot reach")
     }
 }

@@ -9,6 +9,11 @@ public enum ClientError: Error, Sendable, CustomStringConvertible {
     case sizeMismatch(local: Int64, remote: Int64)
     case fileChanged(String)
     case sha256Mismatch(expected: SHA256Digest, actual: String)
+    /// A local file could not be read or written.
+    case local(IOError)
+    /// A repair cannot reach a confirmed SHA-256 (a damaged source, a server
+    /// chunk verified with other bytes, a geometry that differs).
+    case cannotRepair(String)
 
     public var description: String {
         switch self {
@@ -28,6 +33,10 @@ public enum ClientError: Error, Sendable, CustomStringConvertible {
             return "\(path) changed while it was being uploaded: upload it again once it is stable"
         case .sha256Mismatch(let expected, let actual):
             return "the server confirmed SHA-256 \(actual), but the file's is \(expected)"
+        case .local(let error):
+            return error.description
+        case .cannotRepair(let reason):
+            return "cannot repair: \(reason)"
         }
     }
 

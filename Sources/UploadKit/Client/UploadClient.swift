@@ -1,6 +1,7 @@
 import AsyncHTTPClient
 import NIOCore
 import NIOHTTP1
+import NIOPosix
 import NIOSSL
 import SystemPackage
 
@@ -20,7 +21,8 @@ public final class UploadClient: Sendable {
 
     public init(token: String?, caFile: String?) throws {
         var configuration = HTTPClient.Configuration()
-        configuration.timeout = .init(connect: .seconds(10), read: .seconds(120))
+        // A refused connection is retried by the pool until the connect timeout: keep it short.
+        configuration.timeout = .init(connect: .seconds(5), read: .seconds(120))
         if let caFile {
             var tls = TLSConfiguration.makeClientConfiguration()
             tls.trustRoots = .file(caFile)
@@ -122,6 +124,38 @@ public final class UploadClient: Sendable {
         guard answer.status == 200 else { throw failure(answer) }
         do { return try ChunkMapCodec.decode(Array(answer.body.readableBytesView)) } catch {
             throw .badAnswer("its chunk map: \(error)")
+        }
+    }
+
+    /// Streams bytes `range` of a complete upload into `file` at the same
+    /// offset, as they arrive; answers the bytes written.
+    public func download(_ url: UploadURL, range: ByteRange, into file: OwnedDescriptor) async throws(ClientError) -> Int64 {
+        var request = HTTPClientRequest(url: url.description + "/data")
+        request.headers.add(name: "Range", value: "bytes=\(range.offset)-\(range.lastByte)")
+        if let token { request.headers.add(name: "Authorization", value: "Bearer \(token)") }
+        do {
+            let response = try await http.execute(request, timeout: .hours(1))
+            guard response.status.code == 206 || (response.status.code == 200 && range.offset == 0) else {
+                let body = try await response.body.collect(upTo: Self.maximumAnswer)
+                throw failure(Answer(status: Int(response.status.code), headers: [:], body: body))
+            }
+            var offset = range.offset
+            for try await buffer in response.body {
+                guard offset + Int64(buffer.readableBytes) <= range.end else { throw ClientError.badAnswer("more bytes than the range asked for") }
+                let at = offset
+                try await NIOThreadPool.singleton.runIfActive {
+                    try buffer.withUnsafeReadableBytes { bytes throws(IOError) in try file.write(toAbsoluteOffset: at, bytes) }
+                }
+                offset += Int64(buffer.readableBytes)
+            }
+            guard offset == range.end else { throw ClientError.badAnswer("the download of \(range) ended after \(offset - range.offset) bytes") }
+            return range.length
+        } catch let error as ClientError {
+            throw error
+        } catch let error as IOError {
+            throw .local(error)
+        } catch {
+            throw .unreachable(url.server, reason: "\(error)")
         }
     }
 

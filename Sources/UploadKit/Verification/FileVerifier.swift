@@ -8,6 +8,13 @@ public struct VerificationReport: Sendable {
     public var sha256Matches: Bool?
     public var actualSHA256: SHA256Digest?
 
+    public init(findings: [IntegrityFinding], checkedChunks: Int, sha256Matches: Bool?, actualSHA256: SHA256Digest?) {
+        self.findings = findings
+        self.checkedChunks = checkedChunks
+        self.sha256Matches = sha256Matches
+        self.actualSHA256 = actualSHA256
+    }
+
     public var isOK: Bool { findings.isEmpty }
 }
 

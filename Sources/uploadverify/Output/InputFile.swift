@@ -20,6 +20,14 @@ enum InputFile {
         return file
     }
 
+    /// A directory that must already exist (a server's data directory).
+    static func openDirectory(_ path: String) throws -> FilePath {
+        let handle = try OwnedDescriptor.open(FilePath(path), .readOnly)
+        defer { try? handle.close() }
+        guard try handle.status().type == .directory else { throw CommandFailure.badInput("\(path) is not a directory") }
+        return FilePath(path)
+    }
+
     /// Whether `path` holds a chunk map: it starts with the map's magic bytes
     /// (or is named `.chunkmap`, so that a damaged one is reported as such).
     static func isChunkMap(_ path: String) -> Bool {

@@ -6,7 +6,7 @@ extension UploadVerify {
     struct Diff: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "List the chunks (index, byte range) where A and B differ or are missing.",
-            discussion: "A and B are files or .chunkmap files of the same size and chunk size. Exits 1 when any chunk differs."
+            discussion: "A and B are files, .chunkmap files or upload URLs, of the same size and chunk size. Exits 1 when any chunk differs."
         )
 
         @Argument(help: "A file or a .chunkmap.")
@@ -21,12 +21,11 @@ extension UploadVerify {
         @Flag(help: "Print {\"chunks\": [{index, offset, length, reason}]}.")
         var json = false
 
+        @OptionGroup var access: ServerAccess
+
         func run() async throws {
-            for side in [a, b] where InputFile.isUploadURL(side) {
-                throw NotBuiltYet.feature("diff of an upload URL", comesWith: "the client tools (issue 4)")
-            }
-            let mapA = try loadMap(a)
-            let mapB = try loadMap(b)
+            let mapA = try await loadMap(a)
+            let mapB = try await loadMap(b)
             let layout = try mapA?.layout ?? mapB?.layout ?? layoutForFiles()
             if chunkSize != nil, mapA != nil || mapB != nil, let given = try chunkSize.map(ByteCount.init(parsing:)), given != layout.chunkSize {
                 throw CommandFailure.badInput("--chunk-size \(given.bytes) disagrees with the map's chunk size \(layout.chunkSize.bytes)")
@@ -48,7 +47,11 @@ extension UploadVerify {
             if !differences.isEmpty { throw ExitCode(ExitStatus.integrityProblem.rawValue) }
         }
 
-        private func loadMap(_ path: String) throws -> ChunkMap? {
+        /// The map of an upload URL (from its server) or of a `.chunkmap`; nil for a plain file.
+        private func loadMap(_ path: String) async throws -> ChunkMap? {
+            if case .upload(let url) = try Target(parsing: path) {
+                return try await access.makeClient().using { try await $0.chunkMap(url) }
+            }
             guard InputFile.isChunkMap(path) else { return nil }
             let file = try ChunkMapFile.open(FilePath(path))
             defer { try? file.close() }

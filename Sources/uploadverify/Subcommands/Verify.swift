@@ -8,7 +8,7 @@ extension UploadVerify {
             abstract: "Check a file against its chunk map and/or a SHA-256, naming every corrupt byte range."
         )
 
-        @Argument(help: "The file to check (an upload URL comes with the client tools).")
+        @Argument(help: "The file to check, or an upload URL (the server then audits its copy).")
         var target: String
 
         @Option(help: "The chunk map to check against (default: TARGET.chunkmap).")
@@ -20,9 +20,14 @@ extension UploadVerify {
         @Flag(help: "Print one JSON object: {ok, corrupt, missing, sha256Matches, ...}.")
         var json = false
 
+        @OptionGroup var access: ServerAccess
+
         func run() async throws {
-            guard !InputFile.isUploadURL(target) else { throw NotBuiltYet.feature("verify of an upload URL", comesWith: "the client tools (issue 4)") }
             let expectedSHA256 = try sha256.map { try SHA256Digest(hex: $0) }
+            if case .upload(let url) = try Target(parsing: target) {
+                try await verifyRemote(url, expectedSHA256: expectedSHA256)
+                return
+            }
             let chunkMap = try loadMap()
             guard chunkMap != nil || expectedSHA256 != nil else {
                 throw CommandFailure.badInput(
@@ -38,6 +43,44 @@ extension UploadVerify {
                 try JSONOutput.print(VerifyJSON(report))
             } else {
                 printReport(report, chunkCount: chunkMap?.layout.chunkCount)
+            }
+            if !report.isOK { throw ExitCode(ExitStatus.integrityProblem.rawValue) }
+        }
+
+        /// An upload is checked where its bytes are: the server audits its disk.
+        private func verifyRemote(_ url: UploadURL, expectedSHA256: SHA256Digest?) async throws {
+            guard map == nil else { throw CommandFailure.badInput("--map is for local files: the server checks an upload against its own map") }
+            let (audit, chunkMap) = try await access.makeClient().using { client in
+                (try await client.audit(url), try await client.chunkMap(url))
+            }
+            let layout = chunkMap.layout
+            var report = VerificationReport(findings: [], checkedChunks: audit.checkedChunks, sha256Matches: audit.sha256Matches, actualSHA256: nil)
+            for index in audit.corrupt.map(ChunkIndex.init) where layout.contains(index) {
+                let expected = chunkMap[index].digest ?? XXH3Digest(0)
+                report.findings.append(.corrupt(index, layout.range(of: index), expected: expected, actual: expected))
+            }
+            for index in chunkMap.indices(where: { if case .missing = $0 { true } else { false } }) {
+                report.findings.append(.missing(index, layout.range(of: index)))
+            }
+            if let expectedSHA256 {
+                let confirmed = chunkMap.status.sha256
+                report.sha256Matches = (report.sha256Matches ?? true) && confirmed == expectedSHA256
+                if let confirmed, confirmed != expectedSHA256 { report.findings.append(.sha256Mismatch(expected: expectedSHA256, actual: confirmed)) }
+            }
+            if audit.sha256Matches == false, let confirmed = chunkMap.status.sha256 {
+                report.findings.append(.sha256Mismatch(expected: confirmed, actual: confirmed))
+            }
+            if json {
+                try JSONOutput.print(VerifyJSON(report))
+            } else {
+                var lines = ["\(url): \(audit.checkedChunks) verified chunks re-hashed by the server"]
+                lines += report.findings.map { finding in
+                    if case .corrupt(let index, let range, _, _) = finding { return "  chunk \(index) is corrupt on the server: \(range) (\(range.length) bytes)" }
+                    if case .sha256Mismatch = finding, audit.sha256Matches == false { return "  the server's file no longer has its confirmed SHA-256" }
+                    return "  \(finding)"
+                }
+                lines.append(report.isOK ? "ok" : "to repair: uploadverify repair \(url) --from GOOD-COPY")
+                Terminal.standardOutput.writeLine(lines.joined(separator: "\n"))
             }
             if !report.isOK { throw ExitCode(ExitStatus.integrityProblem.rawValue) }
         }

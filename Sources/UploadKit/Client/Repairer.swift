@@ -1,0 +1,146 @@
+import NIOPosix
+import SystemPackage
+
+public struct RepairOutcome: Sendable {
+    public let chunksMoved: Int
+    public let bytesMoved: Int64
+    /// The SHA-256 confirmed after the repair: by the server (push) or by
+    /// re-reading the repaired file (pull, local).
+    public let sha256: SHA256Digest
+}
+
+/// `repair TARGET --from SOURCE`: moves only the chunks where TARGET
+/// differs from SOURCE, then confirms the whole file's SHA-256. It refuses,
+/// and touches nothing, when SOURCE is damaged too or is another file.
+public struct Repairer: Sendable {
+    public var concurrency = 3
+
+    public init() {}
+
+    /// The server's copy is damaged, the local file is good.
+    public func push(from path: String, to url: UploadURL, client: UploadClient) async throws -> RepairOutcome {
+        let file = try OwnedDescriptor.open(FilePath(path), .readOnly)
+        defer { try? file.close() }
+        _ = try await client.audit(url)  // marks damage at rest `corrupt`, so those chunks may be sent again
+        let remote = try await client.chunkMap(url)
+        let size = try file.size()
+        guard size == remote.layout.fileSize.bytes else {
+            throw ClientError.cannotRepair("\(path) is \(size) bytes, the upload \(remote.layout.fileSize.bytes): it is another file")
+        }
+        let local = try await Self.map(file, layout: remote.layout, computeSHA256: true)
+        let sha256 = local.status.sha256!
+        if let known = remote.status.sha256 ?? remote.header.expectedSHA256, known != sha256 {
+            throw ClientError.cannotRepair("\(path) has SHA-256 \(sha256), the upload's is \(known): it is not a good copy")
+        }
+        for index in remote.layout.indices {
+            if case .verified(let theirs) = remote[index], theirs != local[index].digest {
+                throw ClientError.cannotRepair("chunk \(index) is verified on the server with other bytes than \(path) holds")
+            }
+        }
+        let chunks = remote.indices { !$0.isVerified }.map { Chunk(index: $0, range: remote.layout.range(of: $0), digest: local[$0].digest!) }
+        let moved = SentCounter()
+        try await WorkerQueue(concurrency: concurrency).run(AsyncStream(chunks)) { chunk in
+            try await client.put(chunk, of: file, to: url, totalLength: size)
+            moved.add(chunk.range.length)
+        }
+        let confirmed = try await client.complete(url, sha256: sha256)
+        guard confirmed == sha256 else { throw ClientError.sha256Mismatch(expected: sha256, actual: confirmed.description) }
+        return RepairOutcome(chunksMoved: moved.chunks, bytesMoved: moved.bytes, sha256: confirmed)
+    }
+
+    /// The local copy is damaged (or absent), the server's is complete.
+    public func pull(from url: UploadURL, to path: String, client: UploadClient) async throws -> RepairOutcome {
+        let audit = try await client.audit(url)
+        guard audit.corrupt.isEmpty, audit.sha256Matches != false else {
+            throw ClientError.cannotRepair("the upload at \(url) is damaged too (chunks \(audit.corrupt.map(String.init).joined(separator: ", "))): repair it first")
+        }
+        let remote = try await client.chunkMap(url)
+        guard remote.status.state == .complete, let expected = remote.status.sha256 else {
+            throw ClientError.cannotRepair("the upload at \(url) is not complete, so it is no good copy")
+        }
+        let file = try OwnedDescriptor.open(FilePath(path), .readWrite, options: [.create], permissions: [.ownerReadWrite, .groupRead, .otherRead])
+        defer { try? file.close() }
+        if try file.size() != remote.layout.fileSize.bytes { try file.resize(to: remote.layout.fileSize.bytes) }
+        let local = try await Self.map(file, layout: remote.layout, computeSHA256: false)
+        let ranges = ChunkMapDiff.changed(from: local, to: remote).map { remote.layout.range(of: $0) }
+        let moved = SentCounter()
+        try await WorkerQueue(concurrency: concurrency).run(AsyncStream(ranges)) { range in
+            moved.add(try await client.download(url, range: range, into: file))
+        }
+        try Self.sync(file)
+        let repaired = try await Self.map(file, layout: remote.layout, computeSHA256: true).status.sha256!
+        guard repaired == expected else { throw ClientError.sha256Mismatch(expected: expected, actual: repaired.description) }
+        return RepairOutcome(chunksMoved: moved.chunks, bytesMoved: moved.bytes, sha256: repaired)
+    }
+
+    /// Both copies are local files; SOURCE is checked against its own map
+    /// (`SOURCE.chunkmap`) first when it has one.
+    public func local(from source: String, to target: String) async throws -> RepairOutcome {
+        let input = try OwnedDescriptor.open(FilePath(source), .readOnly)
+        defer { try? input.close() }
+        let layout = try ChunkLayout.automatic(fileSize: ByteCount(try input.size()))
+        let good = try await Self.map(input, layout: layout, computeSHA256: true)
+        if let sourceMap = try? ChunkMapFile.open(FilePath(source + ".chunkmap")) {
+            defer { try? sourceMap.close() }
+            let recorded = try sourceMap.readMap()
+            let findings = try await NIOThreadPool.singleton.runIfActive {
+                try FileVerifier.verify(input, map: recorded, expectedSHA256: recorded.status.sha256).findings
+            }
+            guard findings.isEmpty else {
+                throw ClientError.cannotRepair("\(source) is damaged too: \(findings.first!) (\(findings.count) findings against \(source).chunkmap)")
+            }
+        }
+        let output = try OwnedDescriptor.open(FilePath(target), .readWrite, options: [.create], permissions: [.ownerReadWrite, .groupRead, .otherRead])
+        defer { try? output.close() }
+        if try output.size() != layout.fileSize.bytes { try output.resize(to: layout.fileSize.bytes) }
+        let damaged = try await Self.map(output, layout: layout, computeSHA256: false)
+        let ranges = ChunkMapDiff.changed(from: damaged, to: good).map { layout.range(of: $0) }
+        try await NIOThreadPool.singleton.runIfActive {
+            let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: FileRangeReader.blockSize, alignment: 4096)
+            defer { buffer.deallocate() }
+            for range in ranges {
+                var offset = range.offset
+                while offset < range.end {
+                    let block = UnsafeMutableRawBufferPointer(rebasing: buffer[0..<Int(min(Int64(buffer.count), range.end - offset))])
+                    guard try input.read(fromAbsoluteOffset: offset, into: block) == block.count else { throw ClientError.fileChanged(source) }
+                    try output.write(toAbsoluteOffset: offset, UnsafeRawBufferPointer(block))
+                    offset += Int64(block.count)
+                }
+            }
+        }
+        try Self.sync(output)
+        let repaired = try await Self.map(output, layout: layout, computeSHA256: true).status.sha256!
+        let expected = good.status.sha256!
+        guard repaired == expected else { throw ClientError.sha256Mismatch(expected: expected, actual: repaired.description) }
+        return RepairOutcome(chunksMoved: ranges.count, bytesMoved: ranges.reduce(0) { $0 + $1.length }, sha256: repaired)
+    }
+
+    /// A file's chunk map, from one pass on NIO's thread pool.
+    static func map(_ file: OwnedDescriptor, layout: ChunkLayout, computeSHA256: Bool) async throws -> ChunkMap {
+        let scan = try await NIOThreadPool.singleton.runIfActive {
+            try FileScan.scan(file, layout: layout, computeSHA256: computeSHA256)
+        }
+        return ChunkMap(layout: layout, digests: scan.chunkDigests, sha256: scan.sha256)
+    }
+
+    static func sync(_ file: OwnedDescriptor) throws {
+        do { try file.dataSync() } catch { throw ClientError.local(error) }
+    }
+}
+
+extension AsyncStream where Element: Sendable {
+    /// A stream of the elements of an array, already finished.
+    init(_ elements: [Element]) {
+        let (stream, feed) = AsyncStream.makeStream(of: Element.self)
+        for element in elements { feed.yield(element) }
+        feed.finish()
+        self = stream
+    }
+}
+
+extension ChunkMapDiff {
+    /// The chunks whose bytes in `from` are not those of `to` (every chunk of `to` verified).
+    public static func changed(from: ChunkMap, to: ChunkMap) -> [ChunkIndex] {
+        to.layout.indices.filter { from[$0].digest != to[$0].digest || !from[$0].isVerified }
+    }
+}

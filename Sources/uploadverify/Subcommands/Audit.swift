@@ -1,0 +1,75 @@
+import ArgumentParser
+import SystemPackage
+import UploadKit
+
+extension UploadVerify {
+    struct Audit: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Scrub a server's data directory: re-hash every verified chunk and mark the ones whose bytes changed corrupt.",
+            discussion: "Safe while the server runs: it changes only chunk states, each by one positioned write, and the server reads them at every request. Exits 1 when anything is corrupt."
+        )
+
+        @Option(name: .customLong("data-dir"), help: "The server's data directory.")
+        var dataDirectory: String
+
+        @Argument(help: "Upload ids to audit (default: every upload in the directory).")
+        var ids: [String] = []
+
+        @Flag(help: "Print {uploads: [{id, checkedChunks, corrupt, sha256Matches}]}.")
+        var json = false
+
+        func run() async throws {
+            let directory = try InputFile.openDirectory(dataDirectory)
+            let store = try FileUploadStore(options: .init(directory: directory))
+            let targets = try ids.isEmpty ? store.listUploads().sorted { $0.rawValue < $1.rawValue } : ids.map { text in
+                guard let id = UploadID(text) else { throw CommandFailure.badInput("'\(text)' is not an upload id (32 hex digits)") }
+                return id
+            }
+            var results = [AuditJSON.Upload]()
+            for id in targets {
+                let report: AuditReport
+                do { report = try await store.audit(id) } catch UploadError.notFound {
+                    throw CommandFailure.badInput("no upload \(id) in \(dataDirectory)")
+                }
+                results.append(AuditJSON.Upload(id: id.rawValue, checkedChunks: report.checkedChunks, corrupt: report.corrupt.map(\.value), sha256Matches: report.sha256Matches))
+            }
+            if json {
+                try JSONOutput.print(AuditJSON(uploads: results))
+            } else {
+                var lines = results.map { upload -> String in
+                    var line = "\(upload.id): \(upload.checkedChunks) verified chunks checked"
+                    if upload.corrupt.isEmpty && upload.sha256Matches != false { return line + ", ok" }
+                    if !upload.corrupt.isEmpty { line += ", \(upload.corrupt.count) corrupt (chunks \(upload.corrupt.map(String.init).joined(separator: ", ")))" }
+                    if upload.sha256Matches == false { line += ", SHA-256 no longer matches" }
+                    return line + "\n  to repair: uploadverify repair http://HOST:PORT/uploads/\(upload.id) --from GOOD-COPY"
+                }
+                if results.isEmpty { lines.append("no uploads in \(dataDirectory)") }
+                Terminal.standardOutput.writeLine(lines.joined(separator: "\n"))
+            }
+            if results.contains(where: { !$0.corrupt.isEmpty || $0.sha256Matches == false }) {
+                throw ExitCode(ExitStatus.integrityProblem.rawValue)
+            }
+        }
+    }
+}
+
+struct AuditJSON: Encodable {
+    struct Upload: Encodable {
+        let id: String
+        let checkedChunks: Int
+        let corrupt: [Int]
+        let sha256Matches: Bool?
+
+        func encode(to encoder: any Encoder) throws {
+            var container = encoder.container(keyedBy: CodingKeys.self)
+            try container.encode(id, forKey: .id)
+            try container.encode(checkedChunks, forKey: .checkedChunks)
+            try container.encode(corrupt, forKey: .corrupt)
+            try container.encode(sha256Matches, forKey: .sha256Matches)
+        }
+
+        enum CodingKeys: String, CodingKey { case id, checkedChunks, corrupt, sha256Matches }
+    }
+
+    let uploads: [Upload]
+}

@@ -1,0 +1,61 @@
+import ArgumentParser
+import UploadKit
+
+extension UploadVerify {
+    struct Repair: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Move only the chunks where TARGET differs from SOURCE, then confirm the whole file's SHA-256.",
+            discussion: """
+                TARGET and SOURCE are local files or upload URLs. Push (TARGET a URL): the server audits its copy, \
+                and only its corrupt or missing chunks are sent, then it completes from its disk. Pull (SOURCE a URL): \
+                only the differing chunks are fetched with ranged GETs and written in place. Local to local: only the \
+                differing chunks are copied. A damaged SOURCE is refused. Exits 0 only when the SHA-256 is confirmed.
+                """
+        )
+
+        @Argument(help: "What to repair: a file or an upload URL.")
+        var target: String
+
+        @Option(help: "A good copy: a file or an upload URL.")
+        var from: String
+
+        @Option(help: "Chunk requests in flight at once.")
+        var concurrency = 3
+
+        @Flag(help: "Print {ok, chunksMoved, bytesMoved, sha256}.")
+        var json = false
+
+        @OptionGroup var access: ServerAccess
+
+        func run() async throws {
+            var repairer = Repairer()
+            repairer.concurrency = concurrency
+            let outcome: RepairOutcome
+            switch (try Target(parsing: target), try Target(parsing: from)) {
+            case (.upload(let url), .file(let source)):
+                _ = try InputFile.open(source)
+                outcome = try await access.makeClient().using { try await repairer.push(from: source, to: url, client: $0) }
+            case (.file(let path), .upload(let url)):
+                outcome = try await access.makeClient().using { try await repairer.pull(from: url, to: path, client: $0) }
+            case (.file(let path), .file(let source)):
+                _ = try InputFile.open(source)
+                outcome = try await repairer.local(from: source, to: path)
+            case (.upload, .upload):
+                throw CommandFailure.badInput("server to server is not supported: pull into a local file, then push it")
+            }
+            if json {
+                try JSONOutput.print(RepairJSON(ok: true, chunksMoved: outcome.chunksMoved, bytesMoved: outcome.bytesMoved, sha256: outcome.sha256.description))
+            } else {
+                Terminal.standardOutput.writeLine(
+                    "repaired \(target): \(outcome.chunksMoved) chunks moved (\(outcome.bytesMoved) bytes); SHA-256 \(outcome.sha256) confirmed")
+            }
+        }
+    }
+}
+
+struct RepairJSON: Encodable {
+    let ok: Bool
+    let chunksMoved: Int
+    let bytesMoved: Int64
+    let sha256: String
+}
