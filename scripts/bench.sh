@@ -5,7 +5,7 @@
 #   make bench                                  # 4 GiB, 5 rounds
 #   BENCH_SIZE=256M BENCH_ROUNDS=3 make bench   # quick check
 #   BENCH_DIR=/tmp/bench scripts/bench.sh       # work dir (relative: to the repo root)
-#   BENCH_ONLY=local|server make bench          # one half only
+#   BENCH_ONLY=local|server|client make bench   # one part only
 #
 # This VM is noisy (2 shared cores, memory handed back to the host: see
 # ../shared/STACK.md, "Benchmarking on this machine"), so a single timing means
@@ -137,7 +137,7 @@ for line in open(pairs_path):
     else:
         tv = "PASS" if ratio <= float(target) else "FAIL"
         tmsg = f"{tv} time: median ratio {ratio:.3f} {'<=' if tv == 'PASS' else '>'} {float(target):.2f} vs {peer_tool}"
-    if name.startswith(("receive", "complete")):
+    if name.startswith(("receive", "complete", "upload", "latency", "repair")):
         # Our side there is a client process or curl; the server's RSS is reported apart.
         rv = "-"
         verdicts.append(f"{name:15} {tmsg}")
@@ -255,6 +255,93 @@ bench_complete() {
     printf '%s\t%s\t%s\t%s\n' complete 1.0 "curl -X POST \$URL/complete" "openssl dgst -sha256 \$WORK/srv/ID" >>"$PAIRS"
 }
 
+# --- The client: upload, the worker queue over latency, repair vs rsync ----
+
+PROXY_PORT=18934
+RSYNC_PORT=18935
+
+# A fresh resume-state folder per run: otherwise the second round would find
+# the file already uploaded and send nothing.
+ours_upload() { # ours_upload CONCURRENCY BASE-URL FILE [CHUNK-SIZE]
+    echo "env XDG_CACHE_HOME=\"\$WORK/cache-\$RANDOM\" \"\$UV\" upload \"$3\" --server $2 --concurrency $1 --chunk-size ${4:-8MiB} --json"
+}
+
+bench_client() {
+    start_servers
+    local base="http://127.0.0.1:$SERVE_PORT"
+    local peer='curl -sf -H "Expect:" -T "$DATA" "http://127.0.0.1:'$NGINX_PORT'/data.bin"'
+    local clean_ours='rm -rf "$WORK"/srv/* "$WORK"/cache-*' clean_peer='rm -f "$WORK"/nginx/root/data.bin'
+    # The target: upload at >= 0.8x the rate of curl -T to nginx, i.e. <= 1.25x its time.
+    bench_pair upload-3x8MiB 1.25 "$(ours_upload 3 "$base" '$DATA')" "$peer" "$clean_ours" "$clean_peer"
+
+    # The worker queue over 20 ms of round trip (10 ms each way), on a 256 MiB
+    # file in 1 MiB chunks: many requests, so the round trips are what counts
+    # (with 8 MiB chunks the Python proxy's own throughput caps every run).
+    local small=$WORK/small.bin
+    [[ -f $small ]] || head -c $((256 << 20)) "$DATA" >"$small"
+    python3 scripts/delay_proxy.py $PROXY_PORT $SERVE_PORT 0.010 &
+    PROXY_PID=$!
+    sleep 0.5
+    local proxied="http://127.0.0.1:$PROXY_PORT" scaling_rounds=${BENCH_SCALING_ROUNDS:-3}
+    # The target: --concurrency 3 at least 2x faster than 1, i.e. <= 0.5x its time.
+    bench_pair latency-c3-vs-c1 0.5 "$(ours_upload 3 "$proxied" "$small" 1MiB)" "$(ours_upload 1 "$proxied" "$small" 1MiB)" "$clean_ours" "$clean_ours" "$scaling_rounds"
+    bench_pair latency-c8-vs-c1 - "$(ours_upload 8 "$proxied" "$small" 1MiB)" "$(ours_upload 1 "$proxied" "$small" 1MiB)" "$clean_ours" "$clean_ours" "$scaling_rounds"
+    kill $PROXY_PID 2>/dev/null || true
+
+    start_rsyncd
+    bench_repair 1
+    bench_repair 8
+    kill "$(cat "$WORK/rsyncd.pid")" 2>/dev/null || true
+    stop_servers
+    trap - EXIT
+}
+
+# repair (push) after at-rest damage to 3 chunks on the server, against
+# rsync --inplace --no-whole-file of the same good file onto a copy with the
+# same 3 damaged 1 MiB regions, through an rsync daemon on loopback.
+start_rsyncd() {
+    need rsync rsync
+    mkdir -p "$WORK/rsync"
+    cat >"$WORK/rsyncd.conf" <<CONF
+pid file = $WORK/rsyncd.pid
+use chroot = false
+[bench]
+    path = $WORK/rsync
+    read only = false
+    uid = root
+    gid = root
+CONF
+    rsync --daemon --config="$WORK/rsyncd.conf" --port=$RSYNC_PORT --address=127.0.0.1
+    sleep 0.3
+}
+
+bench_repair() { # bench_repair CHUNK-MiB
+    local mib=$1 round url id before after sent
+    rm -rf "$WORK"/srv/* "$WORK"/cache-*
+    url=$(XDG_CACHE_HOME="$WORK/cache-repair" "$UV" upload "$DATA" --server "http://127.0.0.1:$SERVE_PORT" --chunk-size "${mib}MiB" --json | python3 -c 'import json,sys; print(json.load(sys.stdin)["url"])')
+    id=${url##*/}
+    cp "$DATA" "$WORK/rsync/data.bin"
+    damage() { # damage FILE: one byte in each of three 1 MiB regions, far apart
+        local offset
+        for offset in $((BYTES / 40)) $((BYTES / 2)) $((BYTES / 40 * 39)); do
+            printf 'X' | dd of="$1" bs=1 seek=$offset conv=notrunc 2>/dev/null
+        done
+    }
+    log "repair-${mib}MiB ($ROUNDS rounds): uploadverify repair (push) vs rsync --inplace --no-whole-file"
+    for ((round = 1; round <= ROUNDS; round++)); do
+        damage "$WORK/srv/$id"
+        before=$(curl -s "http://127.0.0.1:$SERVE_PORT/metrics" | awk '/^uploadverify_bytes_received_total/ {print $2}')
+        run_timed "repair-${mib}MiB" "$round" ours "\"\$UV\" repair $url --from \"\$DATA\" --json"
+        after=$(curl -s "http://127.0.0.1:$SERVE_PORT/metrics" | awk '/^uploadverify_bytes_received_total/ {print $2}')
+        damage "$WORK/rsync/data.bin"
+        run_timed "repair-${mib}MiB" "$round" peer "rsync --inplace --no-whole-file --stats \"\$DATA\" rsync://127.0.0.1:$RSYNC_PORT/bench/data.bin"
+        sent=$(awk '/Total bytes sent/ {gsub(",", "", $4); print $4}' "$WORK/last-run.log")
+        printf '%s\t%s\t%s\t%s\n' "repair-${mib}MiB" "$round" $((after - before)) "$sent" >>"$WORK/repair-bytes.tsv"
+    done
+    printf '%s\t%s\t%s\t%s\n' "repair-${mib}MiB" 1.25 "uploadverify repair URL --from DATA" "rsync --inplace --no-whole-file" >>"$PAIRS"
+    rm -f "$WORK/rsync/data.bin"
+}
+
 main() {
     BYTES=$(numfmt --from=iec "${SIZE_SPEC%iB}") || die "BENCH_SIZE: not a size: $SIZE_SPEC"
     [[ $ROUNDS =~ ^[1-9][0-9]*$ ]] || die "BENCH_ROUNDS: not a positive count: $ROUNDS"
@@ -281,9 +368,17 @@ main() {
         need xxd xxd
         bench_server
     fi
+    if [[ $only == all || $only == client ]]; then
+        : >"$WORK/repair-bytes.tsv"
+        bench_client
+    fi
 
     log "load average after: $(cut -d' ' -f1-3 /proc/loadavg)"
     report
+    if [[ -s $WORK/repair-bytes.tsv ]]; then
+        echo "bytes over the wire per repair round (ours = server bytes received, rsync = total bytes sent; 3 damaged regions):"
+        awk -F'\t' '{printf "  %s round %s: ours %d, rsync %d\n", $1, $2, $3, $4}' "$WORK/repair-bytes.tsv"
+    fi
     [[ -n ${SERVER_PEAK_RSS_KIB:-} ]] && echo "server peak RSS over the receive-3x8MiB rounds: $((SERVER_PEAK_RSS_KIB / 1024)) MiB (target < 100 MiB)"
     echo "raw samples: $SAMPLES (microseconds, KiB); results: $WORK/results.tsv"
 }

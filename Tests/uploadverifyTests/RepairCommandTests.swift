@@ -64,6 +64,19 @@ import UploadKit
         withExtendedLifetime(server) {}
     }
 
+    @Test func anAuditCanLeaveTheSHA256ToTheNextCompletion() throws {
+        let workspace = try Workspace()
+        defer { workspace.remove() }
+        let (server, url, data) = try uploaded(workspace)
+        defer { withExtendedLifetime(server) {} }
+        try damage(data, chunks: [4])
+        let chunksOnly = try json(String(decoding: try Curl.request("POST", url + "/audit?sha256=skip").body, as: UTF8.self))
+        #expect(chunksOnly["corrupt"] as? [Int] == [4])
+        #expect(chunksOnly["sha256Matches"] is NSNull)
+        let full = try json(String(decoding: try Curl.request("POST", url + "/audit").body, as: UTF8.self))
+        #expect(full["sha256Matches"] as? Bool == false)
+    }
+
     @Test func verifyOfAnUploadURLAsksTheServerToAudit() throws {
         let workspace = try Workspace()
         defer { workspace.remove() }

@@ -21,20 +21,25 @@ public struct Repairer: Sendable {
     public func push(from path: String, to url: UploadURL, client: UploadClient) async throws -> RepairOutcome {
         let file = try OwnedDescriptor.open(FilePath(path), .readOnly)
         defer { try? file.close() }
-        _ = try await client.audit(url)  // marks damage at rest `corrupt`, so those chunks may be sent again
+        // Marks damage at rest `corrupt`, so those chunks may be sent again. The
+        // SHA-256 is left to the completion below, which reads the disk anyway.
+        _ = try await client.audit(url, checkSHA256: false)
         let remote = try await client.chunkMap(url)
         let size = try file.size()
         guard size == remote.layout.fileSize.bytes else {
             throw ClientError.cannotRepair("\(path) is \(size) bytes, the upload \(remote.layout.fileSize.bytes): it is another file")
         }
-        let local = try await Self.map(file, layout: remote.layout, computeSHA256: true)
-        let sha256 = local.status.sha256!
-        if let known = remote.status.sha256 ?? remote.header.expectedSHA256, known != sha256 {
-            throw ClientError.cannotRepair("\(path) has SHA-256 \(sha256), the upload's is \(known): it is not a good copy")
-        }
+        // With the upload's SHA-256 known, the local file is checked chunk by
+        // chunk against the digests the server recorded (one XXH3 pass on two
+        // cores) and the server confirms that SHA-256 from its disk; without it,
+        // the local pass computes the SHA-256 to complete with.
+        let known = remote.status.sha256 ?? remote.header.expectedSHA256
+        let local = try await Self.map(file, layout: remote.layout, computeSHA256: known == nil)
+        let sha256 = known ?? local.status.sha256!
         for index in remote.layout.indices {
-            if case .verified(let theirs) = remote[index], theirs != local[index].digest {
-                throw ClientError.cannotRepair("chunk \(index) is verified on the server with other bytes than \(path) holds")
+            guard let theirs = remote[index].digest, theirs != local[index].digest else { continue }
+            if known != nil || remote[index].isVerified {
+                throw ClientError.cannotRepair("chunk \(index) of \(path) is not the upload's (its XXH3 differs from the one the server recorded): it is not a good copy")
             }
         }
         let chunks = remote.indices { !$0.isVerified }.map { Chunk(index: $0, range: remote.layout.range(of: $0), digest: local[$0].digest!) }

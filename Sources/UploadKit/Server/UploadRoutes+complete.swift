@@ -26,8 +26,10 @@ extension UploadRoutes {
     }
 
     /// `POST /uploads/{id}/audit`: re-hash what is on disk; mark what changed.
+    /// `?sha256=skip` checks the chunks only (a repair completes right after).
     @Sendable func audit(_ request: Request, context: UploadRequestContext) async throws -> Response {
-        let report = try await store.audit(try uploadID(context))
+        let checkSHA256 = request.uri.queryParameters.get("sha256") != "skip"
+        let report = try await store.audit(try uploadID(context), checkSHA256: checkSHA256)
         return try Self.json(AuditDocument(checkedChunks: report.checkedChunks, corrupt: report.corrupt.map(\.value), sha256Matches: report.sha256Matches))
     }
 

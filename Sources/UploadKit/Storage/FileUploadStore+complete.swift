@@ -36,15 +36,16 @@ extension FileUploadStore {
         }
     }
 
-    public func audit(_ id: UploadID) async throws -> AuditReport {
+    public func audit(_ id: UploadID, checkSHA256: Bool) async throws -> AuditReport {
         try await blocking {
             let map = try self.openMap(id, writable: true)
             defer { try? map.close() }
             let current = try map.readMap()
             let wasComplete = current.status.state != .receiving
-            let check = try self.checkOnDisk(id, map: map, snapshot: current, computeSHA256: wasComplete, requireExactSize: false)
+            let checkSHA256 = wasComplete && checkSHA256
+            let check = try self.checkOnDisk(id, map: map, snapshot: current, computeSHA256: checkSHA256, requireExactSize: false)
             var sha256Matches: Bool?
-            if wasComplete, let confirmed = current.status.sha256 {
+            if checkSHA256, let confirmed = current.status.sha256 {
                 sha256Matches = check.sha256 == confirmed
             }
             if wasComplete, !check.corrupt.isEmpty || sha256Matches == false {

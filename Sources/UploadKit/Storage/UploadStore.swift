@@ -49,6 +49,10 @@ public struct AuditReport: Sendable {
 ///   marks a chunk verified.
 /// - Chunk states are read from the map on disk at every request, so marks
 ///   made by another process (the offline `audit`) are seen at once.
+extension UploadStore {
+    public func audit(_ id: UploadID) async throws -> AuditReport { try await audit(id, checkSHA256: true) }
+}
+
 public protocol UploadStore: Sendable {
     func create(length: ByteCount, chunkSize: ByteCount?, expectedSHA256: SHA256Digest?, metadata: String) async throws -> UploadSnapshot
 
@@ -67,8 +71,9 @@ public protocol UploadStore: Sendable {
     func complete(_ id: UploadID, sha256: SHA256Digest?) async throws -> UploadSnapshot
 
     /// Re-reads the data file, marks chunks whose bytes changed `corrupt`, and
-    /// re-checks the SHA-256 of a complete upload.
-    func audit(_ id: UploadID) async throws -> AuditReport
+    /// re-checks the SHA-256 of a complete upload unless `checkSHA256` is
+    /// false (a repair that completes right after checks it then).
+    func audit(_ id: UploadID, checkSHA256: Bool) async throws -> AuditReport
 
     /// The data file of a complete upload, for reading.
     func openData(_ id: UploadID) async throws -> OwnedDescriptor
