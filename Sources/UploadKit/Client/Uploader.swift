@@ -48,13 +48,13 @@ public struct Uploader: Sendable {
             do {
                 let handshake = try await client.handshake(known)
                 guard handshake.layout.fileSize.bytes == size else {
-                    if explicitURL != nil { throw ClientError.sizeMismatch(local: size, remote: handshake.layout.fileSize.bytes) }
-                    throw ClientError.server(status: 404, type: nil, detail: "stale")
+                    throw ClientError.sizeMismatch(local: size, remote: handshake.layout.fileSize.bytes)
                 }
                 status = handshake
                 resumed = true
             } catch let error as ClientError where explicitURL == nil && !error.isTransient {
                 // The remembered upload is gone or belongs to another file: start afresh.
+                // (With --id, the same errors are the user's to see.)
                 state.record(fingerprint, url: nil)
                 url = nil
             }
@@ -71,7 +71,7 @@ public struct Uploader: Sendable {
         } else {
             layout = try chunkSize.map { try ChunkLayout(fileSize: ByteCount(size), chunkSize: $0) } ?? .automatic(fileSize: ByteCount(size))
             let name = FilePath(path).lastComponent?.string ?? path
-            let metadata = "filename " + Base64.encode(Array(name.utf8))
+            let metadata = "filename " + Data(name.utf8).base64EncodedString()
             uploadURL = try await client.create(server: server, length: size, chunkSize: layout.chunkSize, metadata: metadata)
             state.record(fingerprint, url: uploadURL)
         }
@@ -138,13 +138,6 @@ final class SentCounter: Sendable {
     func add(_ bytes: Int64) { state.withLock { $0.chunks += 1; $0.bytes += bytes } }
     var chunks: Int { state.withLock { $0.chunks } }
     var bytes: Int64 { state.withLock { $0.bytes } }
-}
-
-/// Standard base64, for `Upload-Metadata` values.
-enum Base64 {
-    static func encode(_ bytes: [UInt8]) -> String {
-        Data(bytes).base64EncodedString()
-    }
 }
 
 #if canImport(FoundationEssentials)

@@ -32,7 +32,8 @@ final class RawHTTPConnection: @unchecked Sendable {
     private var pending = [UInt8]()
 
     /// Connects to `localhost:port` (the server may listen on IPv4 or IPv6).
-    static func open(port: Int, receiveTimeout seconds: Int = 5) async throws -> RawHTTPConnection {
+    // Generous: only a hang reaches it, and a loaded 2-core CI run can take seconds to answer.
+    static func open(port: Int, receiveTimeout seconds: Int = 15) async throws -> RawHTTPConnection {
         try await blocking { try RawHTTPConnection(port: port, receiveTimeout: seconds) }
     }
 
