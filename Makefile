@@ -16,10 +16,12 @@ build: deps
 serve: build
 	.build/release/uploadverify serve --data-dir $(DATA_DIR) --host $(HOST) --port $(PORT)
 
-# Every test: unit tests and end-to-end tests of the built binary.
+# Every test: unit tests and end-to-end tests of the built binary, then a
+# short random kill loop (scripts/kill-loop.sh ROUNDS runs a long one).
 test: deps
 	$(SWIFT) build --build-tests
 	$(SWIFT) test --skip-build
+	UPLOADVERIFY_BIN=.build/debug/uploadverify scripts/kill-loop.sh 3
 
 # Release build, then uploadverify against xxhsum/openssl (scripts/bench.sh;
 # env BENCH_SIZE, BENCH_ROUNDS, BENCH_DIR).

@@ -11,7 +11,7 @@ final class ServerProcess {
 
     /// `wrapper` runs the server through another program (e.g. `fiu-run -x`),
     /// which must exec it so that the process id stays the server's.
-    init(dataDirectory: URL, arguments: [String] = [], wrapper: [String] = []) throws {
+    init(dataDirectory: URL, arguments: [String] = [], wrapper: [String] = [], environment: [String: String] = [:]) throws {
         self.dataDirectory = dataDirectory
         let command = ["serve", "--data-dir", dataDirectory.path, "--port", "0"] + arguments
         if let program = wrapper.first {
@@ -20,6 +20,9 @@ final class ServerProcess {
         } else {
             process.executableURL = UploadVerifyBinary.url
             process.arguments = command
+        }
+        if !environment.isEmpty {
+            process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
         }
         process.standardError = log
         process.standardOutput = FileHandle.nullDevice
@@ -50,6 +53,13 @@ final class ServerProcess {
     /// The server's open descriptors, from /proc.
     var openDescriptors: Int {
         (try? FileManager.default.contentsOfDirectory(atPath: "/proc/\(process.processIdentifier)/fd").count) ?? -1
+    }
+
+    /// Waits for the process to end by itself; false if it was still running after `timeout` seconds.
+    func waitForExit(timeout: TimeInterval) -> Bool {
+        let deadline = Date().addingTimeInterval(timeout)
+        while process.isRunning && Date() < deadline { usleep(20_000) }
+        return !process.isRunning
     }
 
     func kill9() {

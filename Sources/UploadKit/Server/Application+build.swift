@@ -5,7 +5,8 @@ import NIOCore
 /// Builds the server: the executable and the tests both call this.
 public func buildApplication(_ options: ServerOptions, logger: Logger = Logger(label: "uploadverify")) throws -> some ApplicationProtocol {
     let store = try FileUploadStore(
-        options: .init(directory: options.dataDirectory, maxUploadSize: options.maxUploadSize, fsync: options.fsync))
+        options: .init(
+            directory: options.dataDirectory, maxUploadSize: options.maxUploadSize, fsync: options.fsync, crashSwitch: options.crashSwitch))
     let metrics = ServerMetrics()
     let router = buildRouter(store: store, metrics: metrics, options: options)
     var app = Application(
@@ -33,7 +34,8 @@ public func buildRouter(store: any UploadStore, metrics: ServerMetrics, options:
             status: .ok, headers: [.contentType: "text/plain; version=0.0.4"],
             body: .init(byteBuffer: ByteBuffer(bytes: metrics.exposition())))
     }
-    UploadRoutes(store: store, metrics: metrics, chunkGrace: options.chunkGrace, minimumRate: options.minimumRate)
+    UploadRoutes(
+        store: store, metrics: metrics, chunkGrace: options.chunkGrace, minimumRate: options.minimumRate, crashSwitch: options.crashSwitch)
         .register(on: router)
     return router
 }

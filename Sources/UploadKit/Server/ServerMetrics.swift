@@ -1,6 +1,7 @@
 import CoreMetrics
 import Metrics
 import Prometheus
+import Synchronization
 
 /// The server's counters, in its own Prometheus registry (so that several
 /// servers in one process, as in the tests, do not share them).
@@ -14,6 +15,9 @@ public final class ServerMetrics: Sendable {
     let uploadsCreated: CoreMetrics.Counter
     let uploadsCompleted: CoreMetrics.Counter
     let uploadsFailed: CoreMetrics.Counter
+    private let chunkRequestsInFlight: CoreMetrics.Gauge
+    private let chunkRequestsInFlightMax: CoreMetrics.Gauge
+    private let inFlight = Mutex<(now: Int, max: Int)>((0, 0))
 
     public init() {
         let factory = PrometheusMetricsFactory(registry: registry)
@@ -25,6 +29,25 @@ public final class ServerMetrics: Sendable {
         uploadsCreated = CoreMetrics.Counter(label: "uploadverify_uploads_created_total", factory: factory)
         uploadsCompleted = CoreMetrics.Counter(label: "uploadverify_uploads_completed_total", factory: factory)
         uploadsFailed = CoreMetrics.Counter(label: "uploadverify_uploads_failed_total", factory: factory)
+        chunkRequestsInFlight = CoreMetrics.Gauge(label: "uploadverify_chunk_requests_in_flight", factory: factory)
+        chunkRequestsInFlightMax = CoreMetrics.Gauge(label: "uploadverify_chunk_requests_in_flight_max", factory: factory)
+        chunkRequestsInFlight.record(0)
+        chunkRequestsInFlightMax.record(0)
+    }
+
+    /// Counts a chunk PUT as in flight while `body` runs, and keeps the
+    /// highest count since start: how a client's parallelism is seen from
+    /// the server (the browser tests read it).
+    func countingChunkRequest<T>(_ body: () async throws -> T) async rethrows -> T {
+        let (now, max) = inFlight.withLock { count in
+            count.now += 1
+            count.max = Swift.max(count.max, count.now)
+            return count
+        }
+        chunkRequestsInFlight.record(now)
+        chunkRequestsInFlightMax.record(max)
+        defer { chunkRequestsInFlight.record(inFlight.withLock { count in count.now -= 1; return count.now }) }
+        return try await body()
     }
 
     /// The Prometheus text format.

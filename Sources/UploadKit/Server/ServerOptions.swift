@@ -17,6 +17,8 @@ public struct ServerOptions: Sendable {
     public var idleTimeout: Duration = .seconds(60)
     /// How long in-flight requests may run after SIGTERM/SIGINT.
     public var shutdownGrace: Duration = .seconds(30)
+    /// Tests only (`UPLOADVERIFY_CRASH_AT`): dies at a point of a chunk write.
+    public var crashSwitch: CrashSwitch?
 
     public init() {}
 }

@@ -8,7 +8,7 @@ extension UploadRoutes {
     /// `PUT /uploads/{id}`: one whole chunk, streamed to its place.
     @Sendable func putChunk(_ request: Request, context: UploadRequestContext) async throws -> Response {
         do {
-            return try await receive(request, context: context)
+            return try await metrics.countingChunkRequest { try await receive(request, context: context) }
         } catch let error as UploadError {
             metrics.chunksRejected.increment()
             if case .digestMismatch = error { metrics.digestMismatches.increment() }
@@ -49,6 +49,7 @@ extension UploadRoutes {
         let receipt = try await withDeadline(for: range.range.length, context: context) {
             try await store.receiveChunk(id, range: range, digests: digests, body: request.body)
         }
+        crashSwitch.passing(.beforeResponse)
         if receipt.written {
             metrics.chunksVerified.increment()
             metrics.bytesReceived.increment(by: range.range.length)

@@ -16,6 +16,7 @@ struct UploadRoutes: Sendable {
     /// A chunk body gets this long, plus a second per `minimumRate` bytes.
     let chunkGrace: Duration
     let minimumRate: Int64
+    let crashSwitch: CrashSwitch?
 
     func register(on router: Router<UploadRequestContext>) {
         let uploads = router.group("uploads")

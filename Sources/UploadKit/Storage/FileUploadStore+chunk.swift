@@ -22,15 +22,27 @@ extension FileUploadStore {
                 return try await receipt(map, index: index, digest: digest, written: false)
             }
             let digest = try await write(body, of: id, range: range.range, index: index, digests: digests)
-            try await blocking {
-                do {
-                    try map.write(.verified(digest), at: index)
-                    if self.options.fsync { try map.sync() }
-                } catch let error as IOError {
-                    throw UploadError.storage(error)
-                }
-            }
+            try await blocking { try self.commit(digest, at: index, in: map) }
             return try await receipt(map, index: index, digest: digest, written: true)
+        }
+    }
+
+    /// The chunk's entry, written (and synced) only after its data was. A
+    /// sync that fails takes the entry back: the kernel may have dropped
+    /// the page, so nothing may say the chunk is verified.
+    private func commit(_ digest: XXH3Digest, at index: ChunkIndex, in map: ChunkMapFile) throws {
+        do {
+            try perform(.mapWrite, on: map.path) { () throws(IOError) in try map.write(.verified(digest), at: index) }
+            options.crashSwitch.passing(.afterMapEntry)
+            guard options.fsync else { return }
+            do {
+                try perform(.mapSync, on: map.path) { () throws(IOError) in try map.sync() }
+            } catch {
+                try? map.write(.missing, at: index)
+                throw error
+            }
+        } catch let error as IOError {
+            throw UploadError.storage(error)
         }
     }
 
@@ -72,8 +84,14 @@ extension FileUploadStore {
         }
         try await writeBatch(batch, to: data, at: range.offset + written)
         let digest = try receiver.finish()
+        options.crashSwitch.passing(.afterDataWrite)
         if options.fsync {
-            do { try await blocking { try data.dataSync() } } catch let error as IOError { throw UploadError.storage(error) }
+            do {
+                try await blocking { try self.perform(.dataSync, on: data.path) { () throws(IOError) in try data.dataSync() } }
+            } catch let error as IOError {
+                throw UploadError.storage(error)
+            }
+            options.crashSwitch.passing(.afterDataSync)
         }
         return digest
     }
@@ -84,8 +102,8 @@ extension FileUploadStore {
             var position = offset
             do {
                 for buffer in batch {
-                    try buffer.withUnsafeReadableBytes { bytes throws(IOError) in
-                        try data.write(toAbsoluteOffset: position, bytes)
+                    try self.perform(.dataWrite, on: data.path) { () throws(IOError) in
+                        try buffer.withUnsafeReadableBytes { bytes throws(IOError) in try data.write(toAbsoluteOffset: position, bytes) }
                     }
                     position += Int64(buffer.readableBytes)
                 }

@@ -27,8 +27,18 @@ extension FileUploadStore {
                 throw UploadError.sha256Mismatch(expected: expected, actual: check.sha256 ?? expected)
             }
             do {
-                try map.write(ChunkMapStatus(state: .complete, sha256: actual, updatedAt: .now))
-                if self.options.fsync { try map.sync() }
+                try self.perform(.mapWrite, on: map.path) { () throws(IOError) in
+                    try map.write(ChunkMapStatus(state: .complete, sha256: actual, updatedAt: .now))
+                }
+                if self.options.fsync {
+                    do {
+                        try self.perform(.mapSync, on: map.path) { () throws(IOError) in try map.sync() }
+                    } catch {
+                        // As for a chunk: an unsynced "complete" must not be seen.
+                        try? map.write(current.status)
+                        throw error
+                    }
+                }
             } catch let error as IOError {
                 throw UploadError.storage(error)
             }

@@ -19,12 +19,21 @@ public final class FileUploadStore: UploadStore {
         public var fsync: Bool
         /// Buffers are gathered up to this size before one hop to the I/O pool.
         public var writeBatchBytes: Int
+        /// Tests only: fails chosen disk operations.
+        public var faults: (any DiskFaultInjector)?
+        /// Tests only: kills the process at a point of a chunk write.
+        public var crashSwitch: CrashSwitch?
 
-        public init(directory: FilePath, maxUploadSize: ByteCount = ChunkLayout.maximumFileSize, fsync: Bool = true, writeBatchBytes: Int = 1 << 20) {
+        public init(
+            directory: FilePath, maxUploadSize: ByteCount = ChunkLayout.maximumFileSize, fsync: Bool = true, writeBatchBytes: Int = 1 << 20,
+            faults: (any DiskFaultInjector)? = nil, crashSwitch: CrashSwitch? = nil
+        ) {
             self.directory = directory
             self.maxUploadSize = maxUploadSize
             self.fsync = fsync
             self.writeBatchBytes = writeBatchBytes
+            self.faults = faults
+            self.crashSwitch = crashSwitch
         }
     }
 

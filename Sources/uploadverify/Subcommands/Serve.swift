@@ -58,6 +58,11 @@ extension UploadVerify {
             options.chunkGrace = try DurationText.parse(chunkTimeout)
             options.minimumRate = try ByteCount(parsing: minimumChunkRate).bytes
             guard options.minimumRate > 0 else { throw CommandFailure.badInput("--min-chunk-rate must be above 0") }
+            do {
+                options.crashSwitch = try Environment.value(CrashSwitch.environmentVariable).map(CrashSwitch.parse)
+            } catch {
+                throw CommandFailure.badInput(error.description)
+            }
             LoggingSystem.bootstrap { StreamLogHandler.standardError(label: $0) }
             var logger = Logger(label: "uploadverify")
             logger.logLevel = Environment.value("LOG_LEVEL").flatMap(Logger.Level.init(rawValue:)) ?? .info

@@ -1,0 +1,308 @@
+"""The upload page in a real browser (headless Chromium through Selenium)
+against a live `uploadverify serve`: run by Tests/browser/run.sh, which starts
+the servers and passes them in the environment:
+
+  UV_BASE_URL      the server, e.g. http://127.0.0.1:PORT (serves the page at /)
+  UV_DATA_DIR      its --data-dir, to check the uploaded bytes on disk
+  UV_TOKEN_URL     optional: a second server started with --token UV_TOKEN
+  UV_TOKEN
+  UV_ARTIFACTS     where the screenshot goes (default Tests/browser/artifacts)
+
+What is counted, is counted on the server (/metrics): chunks verified,
+duplicates, rejections, and the most chunk PUTs it ever had in flight at once.
+"""
+
+import hashlib
+import os
+import random
+import re
+import tempfile
+import time
+import unittest
+import urllib.request
+import json
+
+from selenium import webdriver
+from selenium.webdriver.chrome.service import Service
+from selenium.webdriver.common.by import By
+from selenium.webdriver.support.ui import WebDriverWait
+
+BASE = os.environ.get('UV_BASE_URL', '').rstrip('/')
+DATA_DIR = os.environ.get('UV_DATA_DIR', '')
+TOKEN_URL = os.environ.get('UV_TOKEN_URL', '').rstrip('/')
+TOKEN = os.environ.get('UV_TOKEN', '')
+HERE = os.path.dirname(os.path.abspath(__file__))
+ARTIFACTS = os.environ.get('UV_ARTIFACTS', os.path.join(HERE, 'artifacts'))
+CHROMEDRIVER = os.environ.get('CHROMEDRIVER', '/usr/bin/chromedriver')
+
+MiB = 1 << 20
+CHUNK = MiB  # ?chunkSize=1MiB: many chunks from small files, quick to generate
+EMPTY_SHA256 = 'e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855'
+
+
+def chromium_binary():
+    # Debian's /usr/bin/chromium is a shell wrapper; chromedriver wants the browser itself.
+    for path in ('/usr/lib/chromium/chromium', '/usr/bin/chromium'):
+        if os.path.exists(path):
+            return path
+    return None
+
+
+def new_driver(*extra_args):
+    options = webdriver.ChromeOptions()
+    binary = chromium_binary()
+    if binary:
+        options.binary_location = binary
+    for arg in ('--headless=new', '--no-sandbox', '--disable-dev-shm-usage', '--window-size=1100,1300', *extra_args):
+        options.add_argument(arg)
+    return webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
+
+
+def metrics(base=None):
+    """The server's Prometheus counters and gauges, name -> value (no labels here)."""
+    text = urllib.request.urlopen(f'{base or BASE}/metrics', timeout=10).read().decode()
+    values = {}
+    for line in text.splitlines():
+        match = re.match(r'^([a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{[^}]*\})?\s+(\S+)$', line)
+        if match:
+            values[match.group(1)] = float(match.group(2))
+    return values
+
+
+def counter(snapshot, name):
+    return int(snapshot.get(f'uploadverify_{name}', 0))
+
+
+def status_json(path, base=None, token=None):
+    request = urllib.request.Request(f'{base or BASE}{path}')
+    if token:
+        request.add_header('Authorization', f'Bearer {token}')
+    return json.load(urllib.request.urlopen(request, timeout=10))
+
+
+def make_file(directory, name, size, seed):
+    """Random (so every chunk differs), reproducible bytes; returns (path, sha256 hex)."""
+    path = os.path.join(directory, name)
+    data = random.Random(seed).randbytes(size)
+    with open(path, 'wb') as out:
+        out.write(data)
+    return path, hashlib.sha256(data).hexdigest()
+
+
+class BrowserUploaderTests(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        if not BASE or not DATA_DIR:
+            raise unittest.SkipTest('UV_BASE_URL and UV_DATA_DIR are not set: run Tests/browser/run.sh BINARY')
+        cls.files = tempfile.TemporaryDirectory(prefix='uv-browser-')
+        cls.driver = new_driver()
+        cls.driver.set_page_load_timeout(30)
+        os.makedirs(ARTIFACTS, exist_ok=True)
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.driver.quit()
+        cls.files.cleanup()
+
+    # ---- helpers ----------------------------------------------------------
+
+    def open_page(self, query='?chunkSize=1MiB', base=None, driver=None):
+        driver = driver or self.driver
+        driver.get(f'{base or BASE}/{query}')
+        WebDriverWait(driver, 10).until(lambda d: d.find_element(By.ID, 'digest-engine').text not in ('', '…'))
+
+    def choose(self, path, driver=None):
+        """Chooses a file with the page's file picker, as a person would."""
+        (driver or self.driver).find_element(By.ID, 'file').send_keys(path)
+
+    def card(self, name, driver=None):
+        """The newest card for a file name."""
+        driver = driver or self.driver
+        for element in driver.find_elements(By.CSS_SELECTOR, '#uploads .upload'):
+            if element.find_element(By.CSS_SELECTOR, '.name').text == name:
+                return element
+        return None
+
+    def wait_for_state(self, name, states, timeout=120, driver=None):
+        driver = driver or self.driver
+
+        def reached(_):
+            element = self.card(name, driver)
+            return element if element is not None and element.get_attribute('data-state') in states else False
+
+        try:
+            return WebDriverWait(driver, timeout, poll_frequency=0.05).until(reached)
+        except Exception:
+            element = self.card(name, driver)
+            words = element.find_element(By.CSS_SELECTOR, '.state').text if element else 'no card'
+            raise AssertionError(f'{name} never reached {states}: {words}')
+
+    def wait_done(self, name, driver=None, timeout=120):
+        element = self.wait_for_state(name, ('done', 'failed'), timeout, driver)
+        words = element.find_element(By.CSS_SELECTOR, '.state').text
+        self.assertEqual(element.get_attribute('data-state'), 'done', f'{name}: {words}')
+        return element
+
+    def throttle(self, bytes_per_second, driver=None):
+        """DevTools network emulation: slows the page's uploads so a test can watch them (-1: off)."""
+        driver = driver or self.driver
+        driver.execute_cdp_cmd('Network.enable', {})
+        driver.execute_cdp_cmd('Network.emulateNetworkConditions', {
+            'offline': False, 'latency': 0, 'downloadThroughput': -1, 'uploadThroughput': bytes_per_second,
+        })
+
+    def assert_on_disk(self, upload_path, expected_sha256, size):
+        upload_id = upload_path.rsplit('/', 1)[-1]
+        data = os.path.join(DATA_DIR, upload_id)
+        self.assertEqual(os.path.getsize(data), size, 'the data file on the server has the file size')
+        digest = hashlib.sha256()
+        with open(data, 'rb') as stream:
+            for block in iter(lambda: stream.read(MiB), b''):
+                digest.update(block)
+        self.assertEqual(digest.hexdigest(), expected_sha256, 'the bytes on the server are the file')
+        status = status_json(upload_path)
+        self.assertEqual(status['state'], 'complete')
+        self.assertEqual(status['sha256'], expected_sha256)
+
+    def assert_in_flight_bound(self):
+        in_flight = metrics().get('uploadverify_chunk_requests_in_flight_max')
+        self.assertIsNotNone(in_flight, 'the server exposes uploadverify_chunk_requests_in_flight_max')
+        self.assertLessEqual(in_flight, 3, 'never more than 3 chunk requests in flight')
+        return int(in_flight)
+
+    # ---- tests --------------------------------------------------------------
+
+    def test_1_multi_chunk_file_with_short_last_chunk(self):
+        size = 24 * CHUNK + 300_001  # 25 chunks, the last one short
+        path, sha = make_file(self.files.name, 'several-chunks.bin', size, 'several')
+        before = metrics()
+        self.open_page()
+        self.assertEqual(self.driver.execute_script('return window.isSecureContext'), True)
+        self.assertEqual(self.driver.find_element(By.TAG_NAME, 'body').get_attribute('data-digest-engine'), 'webcrypto')
+        # A little slower than loopback, so that parallel requests overlap on
+        # the server as they would over a real network.
+        self.throttle(48 * MiB)
+        self.choose(path)
+        element = self.wait_done('several-chunks.bin')
+        self.throttle(-1)
+        after = metrics()
+
+        self.assertEqual(element.get_attribute('data-sha256'), sha)
+        self.assertEqual(element.get_attribute('data-chunk-count'), '25')
+        self.assertIn(sha, element.find_element(By.CSS_SELECTOR, '.state').text)
+        self.assert_on_disk(element.get_attribute('data-path'), sha, size)
+        self.assertEqual(counter(after, 'chunks_verified_total') - counter(before, 'chunks_verified_total'), 25)
+        self.assertEqual(counter(after, 'chunks_duplicate_total') - counter(before, 'chunks_duplicate_total'), 0)
+        self.assertEqual(counter(after, 'chunks_rejected_total') - counter(before, 'chunks_rejected_total'), 0)
+        in_flight = self.assert_in_flight_bound()
+        self.assertGreaterEqual(in_flight, 2, 'chunks went in parallel, not one by one')
+        print(f'\n    25 chunks, server saw at most {in_flight} chunk PUTs in flight', end=' ')
+
+    def test_2_empty_file(self):
+        path = os.path.join(self.files.name, 'empty.txt')
+        open(path, 'wb').close()
+        before = metrics()
+        self.open_page()
+        self.choose(path)
+        element = self.wait_done('empty.txt')
+        after = metrics()
+        self.assertEqual(element.get_attribute('data-sha256'), EMPTY_SHA256)
+        self.assertEqual(element.get_attribute('data-chunk-count'), '0')
+        self.assert_on_disk(element.get_attribute('data-path'), EMPTY_SHA256, 0)
+        self.assertEqual(counter(after, 'chunks_verified_total') - counter(before, 'chunks_verified_total'), 0)
+        self.assertEqual(counter(after, 'uploads_completed_total') - counter(before, 'uploads_completed_total'), 1)
+
+    def test_3_resume_after_reload_sends_only_missing_chunks(self):
+        size = 30 * CHUNK + 12_345  # 31 chunks
+        chunk_count = 31
+        path, sha = make_file(self.files.name, 'resumed.bin', size, 'resumed')
+        start = metrics()
+        self.open_page()
+        # Slow enough to press Pause part-way, as a person would.
+        self.throttle(4 * MiB)
+        self.choose(path)
+        WebDriverWait(self.driver, 60, poll_frequency=0.05).until(
+            lambda _: int(self.card('resumed.bin').get_attribute('data-verified-chunks') or 0) >= 4)
+        self.card('resumed.bin').find_element(By.CSS_SELECTOR, 'button.pause').click()
+        element = self.wait_for_state('resumed.bin', ('paused',), timeout=60)
+        upload_path = element.get_attribute('data-path')
+        paused = metrics()
+        sent_before = counter(paused, 'chunks_verified_total') - counter(start, 'chunks_verified_total')
+        on_server = status_json(upload_path)['receivedChunks']
+        self.assertEqual(on_server, sent_before, 'every chunk sent before the pause is on the server')
+        self.assertLess(on_server, chunk_count, 'the pause came before the end')
+        time.sleep(1)  # the pause holds: nothing more is sent
+        self.assertEqual(counter(metrics(), 'chunks_verified_total'), counter(paused, 'chunks_verified_total'))
+
+        # Reload, choose the same file again: the page finds the upload in
+        # localStorage and asks the handshake what is missing.
+        self.throttle(-1)
+        self.driver.refresh()
+        WebDriverWait(self.driver, 10).until(lambda d: d.find_element(By.ID, 'digest-engine').text not in ('', '…'))
+        self.assertIsNone(self.card('resumed.bin'))
+        self.choose(path)
+        element = self.wait_done('resumed.bin')
+        end = metrics()
+
+        self.assertEqual(element.get_attribute('data-path'), upload_path, 'the same upload was resumed')
+        self.assertEqual(counter(end, 'uploads_created_total'), counter(paused, 'uploads_created_total'), 'no new upload')
+        self.assertEqual(counter(end, 'chunks_verified_total') - counter(paused, 'chunks_verified_total'), chunk_count - on_server,
+                         'only the missing chunks were sent')
+        self.assertEqual(counter(end, 'chunks_duplicate_total') - counter(start, 'chunks_duplicate_total'), 0, 'no chunk sent twice')
+        self.assertEqual(int(element.get_attribute('data-sent-chunks')), chunk_count - on_server)
+        self.assertIn('Resumed', element.find_element(By.CSS_SELECTOR, '.state').text)
+        self.assertEqual(element.get_attribute('data-sha256'), sha)
+        self.assert_on_disk(upload_path, sha, size)
+        self.assert_in_flight_bound()
+        print(f'\n    paused with {on_server} of {chunk_count} chunks on the server; resume sent {chunk_count - on_server}', end=' ')
+
+        # The finished page, with the empty file beside it, for people to look at.
+        empty = os.path.join(self.files.name, 'empty.txt')
+        open(empty, 'wb').close()
+        self.choose(empty)
+        self.wait_done('empty.txt')
+        time.sleep(0.6)  # one refresh of the figures
+        self.driver.save_screenshot(os.path.join(ARTIFACTS, 'uploader-finished.png'))
+
+    def test_4_plain_http_to_another_host_uses_the_pages_own_sha256(self):
+        # http://uploader.test is not a secure context: no WebCrypto there.
+        port = BASE.rsplit(':', 1)[-1]
+        driver = new_driver('--host-resolver-rules=MAP uploader.test 127.0.0.1')
+        try:
+            size = 3 * CHUNK + 77
+            path, sha = make_file(self.files.name, 'plain-http.bin', size, 'plain')
+            before = metrics()
+            self.open_page(base=f'http://uploader.test:{port}', driver=driver)
+            self.assertEqual(driver.execute_script('return window.isSecureContext'), False)
+            self.assertEqual(driver.execute_script('return typeof crypto.subtle'), 'undefined')
+            self.assertEqual(driver.find_element(By.TAG_NAME, 'body').get_attribute('data-digest-engine'), 'builtin')
+            self.choose(path, driver)
+            element = self.wait_done('plain-http.bin', driver)
+            after = metrics()
+            self.assertEqual(element.get_attribute('data-sha256'), sha)
+            self.assert_on_disk(element.get_attribute('data-path'), sha, size)
+            self.assertEqual(counter(after, 'chunks_verified_total') - counter(before, 'chunks_verified_total'), 4)
+            self.assertEqual(counter(after, 'digest_mismatches_total') - counter(before, 'digest_mismatches_total'), 0)
+        finally:
+            driver.quit()
+
+    def test_5_token(self):
+        if not TOKEN_URL:
+            self.skipTest('no server with --token (UV_TOKEN_URL)')
+        path, sha = make_file(self.files.name, 'with-token.bin', CHUNK + 5, 'token')
+        driver = self.driver
+        self.open_page(base=TOKEN_URL)
+        self.choose(path)
+        element = self.wait_for_state('with-token.bin', ('failed', 'done'))
+        self.assertEqual(element.get_attribute('data-state'), 'failed')
+        self.assertIn('access token', element.find_element(By.CSS_SELECTOR, '.state').text)
+        driver.find_element(By.CSS_SELECTOR, '#settings summary').click()
+        driver.find_element(By.ID, 'token').send_keys(TOKEN)
+        self.choose(path)
+        element = self.wait_done('with-token.bin')
+        self.assertEqual(element.get_attribute('data-sha256'), sha)
+        self.assertEqual(status_json(element.get_attribute('data-path'), TOKEN_URL, TOKEN)['sha256'], sha)
+
+
+if __name__ == '__main__':
+    unittest.main(verbosity=2)
