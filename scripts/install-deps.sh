@@ -14,6 +14,8 @@ command -v curl >/dev/null 2>&1 || need+=(curl)
 command -v python3 >/dev/null 2>&1 || need+=(python3)
 # libfiu injects fdatasync failures from outside (the fsync-failure test).
 command -v fiu-run >/dev/null 2>&1 || need+=(fiu-utils)
+# The TLS tests make their own CA and server certificate.
+command -v openssl >/dev/null 2>&1 || need+=(openssl)
 
 if [ ${#need[@]} -gt 0 ]; then
   echo "installing: ${need[*]}"

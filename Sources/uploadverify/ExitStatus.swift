@@ -54,6 +54,8 @@ enum ExitStatus: Int32 {
             }
         case let error as ClientError: (status(of: error), error.description)
         case let error as UploadError: (.failure, error.description)
+        case let error as TLSSetupError: (.badInput, error.description)
+        case let error as CrashSwitchError: (.badInput, error.description)
         default: nil
         }
     }

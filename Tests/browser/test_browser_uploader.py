@@ -109,7 +109,7 @@ class BrowserUploaderTests(unittest.TestCase):
     def open_page(self, query='?chunkSize=1MiB', base=None, driver=None):
         driver = driver or self.driver
         driver.get(f'{base or BASE}/{query}')
-        WebDriverWait(driver, 10).until(lambda d: d.find_element(By.ID, 'digest-engine').text not in ('', '…'))
+        WebDriverWait(driver, 10).until(lambda d: d.execute_script('return document.body.dataset.digestEngine'))
 
     def choose(self, path, driver=None):
         """Chooses a file with the page's file picker, as a person would."""
@@ -238,7 +238,7 @@ class BrowserUploaderTests(unittest.TestCase):
         # localStorage and asks the handshake what is missing.
         self.throttle(-1)
         self.driver.refresh()
-        WebDriverWait(self.driver, 10).until(lambda d: d.find_element(By.ID, 'digest-engine').text not in ('', '…'))
+        WebDriverWait(self.driver, 10).until(lambda d: d.execute_script('return document.body.dataset.digestEngine'))
         self.assertIsNone(self.card('resumed.bin'))
         self.choose(path)
         element = self.wait_done('resumed.bin')

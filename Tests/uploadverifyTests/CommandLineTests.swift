@@ -9,8 +9,23 @@ import Testing
         }
     }
 
-    @Test func tlsIsNotBuiltYetAndSaysSo() throws {
-        expectOneLineError(try UploadVerifyBinary.run(["serve", "--tls-cert", "c.pem", "--tls-key", "k.pem"]), status: 2, mentioning: "not built yet")
+    @Test func aTLSCertificateWithoutItsKeyIsAUsageError() throws {
+        expectOneLineError(try UploadVerifyBinary.run(["serve", "--tls-cert", "c.pem"]), status: 2, mentioning: "go together")
+    }
+
+    @Test func aTLSCertificateThatIsNotPEMIsRefusedNamingTheFile() throws {
+        let workspace = try Workspace()
+        defer { workspace.remove() }
+        let notPEM = try workspace.write(Array("hello".utf8), to: "cert.pem")
+        let result = try UploadVerifyBinary.run(
+            ["serve", "--tls-cert", notPEM, "--tls-key", notPEM, "--port", "0", "--data-dir", workspace.path("d")])
+        expectOneLineError(result, status: 2, mentioning: "cert.pem is not a PEM certificate chain")
+    }
+
+    @Test func anUnknownCrashPointIsRefusedNamingTheKnownOnes() throws {
+        let result = try UploadVerifyBinary.run(
+            ["serve", "--port", "0", "--data-dir", "/nonexistent/never-created"], environment: ["UPLOADVERIFY_CRASH_AT": "after-lunch"])
+        expectOneLineError(result, status: 2, mentioning: "after-data-write, after-data-sync, after-map-entry, before-response")
     }
 
     @Test func aUsageErrorExits2Not64() throws {

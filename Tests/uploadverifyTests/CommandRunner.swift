@@ -26,10 +26,11 @@ enum UploadVerifyBinary {
         return exe.deletingLastPathComponent().appendingPathComponent("uploadverify")
     }()
 
-    static func run(_ arguments: [String], in directory: URL? = nil) throws -> CommandResult {
+    static func run(_ arguments: [String], in directory: URL? = nil, environment: [String: String] = [:]) throws -> CommandResult {
         let process = Process()
         process.executableURL = url
         process.arguments = arguments
+        if !environment.isEmpty { process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 } }
         if let directory { process.currentDirectoryURL = directory }
         let out = Pipe()
         let err = Pipe()

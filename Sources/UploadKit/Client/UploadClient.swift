@@ -58,7 +58,7 @@ public final class UploadClient: Sendable {
             throw error
         } catch {
             let server = url.split(separator: "/", omittingEmptySubsequences: false).prefix(3).joined(separator: "/")
-            throw .unreachable(server, reason: "\(error)")
+            throw .unreachable(server, reason: Self.reason(error))
         }
     }
 
@@ -155,7 +155,7 @@ public final class UploadClient: Sendable {
         } catch let error as IOError {
             throw .local(error)
         } catch {
-            throw .unreachable(url.server, reason: "\(error)")
+            throw .unreachable(url.server, reason: Self.reason(error))
         }
     }
 
@@ -166,5 +166,16 @@ public final class UploadClient: Sendable {
         do { return try JSONDecoder().decode(AuditDocument.self, from: Data(answer.body.readableBytesView)) } catch {
             throw .badAnswer("its audit report: \(error)")
         }
+    }
+}
+
+extension UploadClient {
+    /// Why a connection failed, in words: a certificate the client does not
+    /// trust says what to do about it.
+    static func reason(_ error: any Error) -> String {
+        if let ssl = error as? NIOSSLError, case .handshakeFailed(let inner) = ssl, "\(inner)".contains("CERTIFICATE_VERIFY_FAILED") {
+            return "the server's TLS certificate is not trusted; pass --ca-file with the PEM certificate of the CA that signed it"
+        }
+        return "\(error)"
     }
 }

@@ -1,6 +1,10 @@
 import Hummingbird
+import HummingbirdCore
+import HummingbirdTLS
 import Logging
 import NIOCore
+import NIOSSL
+import SystemPackage
 
 /// Builds the server: the executable and the tests both call this.
 public func buildApplication(_ options: ServerOptions, logger: Logger = Logger(label: "uploadverify")) throws -> some ApplicationProtocol {
@@ -11,9 +15,7 @@ public func buildApplication(_ options: ServerOptions, logger: Logger = Logger(l
     let router = buildRouter(store: store, metrics: metrics, options: options)
     var app = Application(
         router: router,
-        server: .http1(configuration: .init(
-            additionalChannelHandlers: [ConnectionPolicyHandler()],
-            idleTimeout: TimeAmount.seconds(options.idleTimeout.components.seconds))),
+        server: try serverBuilder(options),
         configuration: .init(address: .hostname(options.host, port: options.port), serverName: "uploadverify"),
         logger: logger)
     if let idle = options.expireAfter {
@@ -38,4 +40,39 @@ public func buildRouter(store: any UploadStore, metrics: ServerMetrics, options:
         store: store, metrics: metrics, chunkGrace: options.chunkGrace, minimumRate: options.minimumRate, crashSwitch: options.crashSwitch)
         .register(on: router)
     return router
+}
+
+/// HTTP/1.1, in TLS when `options.tls` names a certificate and key.
+func serverBuilder(_ options: ServerOptions) throws -> HTTPServerBuilder {
+    let http1 = HTTPServerBuilder.http1(configuration: .init(
+        additionalChannelHandlers: [ConnectionPolicyHandler()],
+        idleTimeout: TimeAmount.seconds(options.idleTimeout.components.seconds)))
+    guard let files = options.tls else { return http1 }
+    return try .tls(http1, tlsConfiguration: try TLSSetup.serverConfiguration(files))
+}
+
+/// Loads the PEM files, with errors that name the file and what is wrong with it.
+enum TLSSetup {
+    static func serverConfiguration(_ files: TLSFiles) throws(TLSSetupError) -> TLSConfiguration {
+        let chain: [NIOSSLCertificate]
+        do { chain = try NIOSSLCertificate.fromPEMFile(files.certificateChain.string) } catch {
+            throw TLSSetupError(file: files.certificateChain, what: "a PEM certificate chain", reason: error)
+        }
+        guard !chain.isEmpty else { throw TLSSetupError(file: files.certificateChain, what: "a PEM certificate chain", reason: nil) }
+        let key: NIOSSLPrivateKey
+        do { key = try NIOSSLPrivateKey(file: files.privateKey.string, format: .pem) } catch {
+            throw TLSSetupError(file: files.privateKey, what: "a PEM private key", reason: error)
+        }
+        return TLSConfiguration.makeServerConfiguration(certificateChain: chain.map { .certificate($0) }, privateKey: .privateKey(key))
+    }
+}
+
+public struct TLSSetupError: Error, CustomStringConvertible {
+    let file: FilePath
+    let what: String
+    let reason: (any Error)?
+
+    public var description: String {
+        "\(file) is not \(what)" + (reason.map { " (\($0))" } ?? "")
+    }
 }

@@ -17,8 +17,21 @@ public struct ServerOptions: Sendable {
     public var idleTimeout: Duration = .seconds(60)
     /// How long in-flight requests may run after SIGTERM/SIGINT.
     public var shutdownGrace: Duration = .seconds(30)
+    /// Serve HTTPS with this certificate chain and key (PEM files).
+    public var tls: TLSFiles?
     /// Tests only (`UPLOADVERIFY_CRASH_AT`): dies at a point of a chunk write.
     public var crashSwitch: CrashSwitch?
 
     public init() {}
+}
+
+/// The PEM files `serve --tls-cert --tls-key` names.
+public struct TLSFiles: Sendable {
+    public var certificateChain: FilePath
+    public var privateKey: FilePath
+
+    public init(certificateChain: FilePath, privateKey: FilePath) {
+        self.certificateChain = certificateChain
+        self.privateKey = privateKey
+    }
 }

@@ -484,7 +484,8 @@ class UploadView {
   /** The state line: what is happening or how it ended, for a person. */
   words() {
     const u = this.upload;
-    const resumed = u.resumedWith ? ` Resumed: the server already had ${formatBytes(u.resumedWith)}, so only the rest was sent.` : '';
+    const resumed = u.resumedWith
+      ? ` Resumed: the server already had ${formatBytes(u.resumedWith)}, so only the rest ${u.phase === 'done' ? 'was' : 'is'} sent.` : '';
     switch (u.phase) {
       case 'starting': return 'Asking the server…';
       case 'sending': return (this.lastNote || `Sending the chunks the server does not have.${resumed}`);

@@ -44,10 +44,12 @@ extension UploadVerify {
         var noFsync = false
 
         func run() async throws {
-            guard tlsCertificate == nil, tlsKey == nil else {
-                throw NotBuiltYet.feature("TLS (--tls-cert, --tls-key)", comesWith: "the reliability work (issue 5)")
-            }
             var options = ServerOptions()
+            switch (tlsCertificate, tlsKey) {
+            case (nil, nil): break
+            case (let certificate?, let key?): options.tls = TLSFiles(certificateChain: FilePath(certificate), privateKey: FilePath(key))
+            default: throw CommandFailure.badInput("--tls-cert and --tls-key go together: give both, or neither")
+            }
             options.dataDirectory = FilePath(dataDirectory)
             options.host = host
             options.port = port
@@ -58,11 +60,7 @@ extension UploadVerify {
             options.chunkGrace = try DurationText.parse(chunkTimeout)
             options.minimumRate = try ByteCount(parsing: minimumChunkRate).bytes
             guard options.minimumRate > 0 else { throw CommandFailure.badInput("--min-chunk-rate must be above 0") }
-            do {
-                options.crashSwitch = try Environment.value(CrashSwitch.environmentVariable).map(CrashSwitch.parse)
-            } catch {
-                throw CommandFailure.badInput(error.description)
-            }
+            options.crashSwitch = try Environment.value(CrashSwitch.environmentVariable).map(CrashSwitch.parse)
             LoggingSystem.bootstrap { StreamLogHandler.standardError(label: $0) }
             var logger = Logger(label: "uploadverify")
             logger.logLevel = Environment.value("LOG_LEVEL").flatMap(Logger.Level.init(rawValue:)) ?? .info
