@@ -61,6 +61,9 @@ let package = Package(
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),
             ],
+            exclude: ["Web/types.d.ts"],
+            resources: ["index.html", "style.css", "uploader.js", "protocol.js", "worker-queue.js", "sha256.js", "hash-worker.js"]
+                .map { .embedInCode("Web/\($0)") },
             swiftSettings: swiftSettings
         ),
         .executableTarget(

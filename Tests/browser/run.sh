@@ -16,9 +16,10 @@ fi
 binary=$(cd "$(dirname "$1")" && pwd)/$(basename "$1")
 failed=0
 
-echo "== sha256.js: NIST vectors and incremental updates (node)"
+echo "== sha256.js (NIST vectors, incremental updates), worker-queue.js and protocol.js (node)"
 if command -v node >/dev/null 2>&1; then
   node "$here/sha256.test.mjs" || failed=1
+  node "$here/queue-protocol.test.mjs" || failed=1
 else
   echo "skipped: node is not installed (apt-get install nodejs)"
 fi

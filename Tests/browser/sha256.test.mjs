@@ -1,15 +1,11 @@
 // The page's streaming SHA-256 (Sources/UploadKit/Web/sha256.js) against
 // NIST's vectors and against node's OpenSSL, one-shot and fed in pieces split
 // at every awkward boundary. Run: node Tests/browser/sha256.test.mjs
-import { readFileSync } from 'node:fs';
 import { createHash, randomBytes } from 'node:crypto';
-import { fileURLToPath } from 'node:url';
 import assert from 'node:assert/strict';
+import { loadWeb } from './load-web.mjs';
 
-// The page's files are ES modules without a package.json saying so; a data:
-// URL imports one as a module on any node from 18 on.
-const source = readFileSync(fileURLToPath(new URL('../../Sources/UploadKit/Web/sha256.js', import.meta.url)), 'utf8');
-const { Sha256, sha256, toHex, toBase64, fromBase64 } = await import('data:text/javascript;base64,' + Buffer.from(source).toString('base64'));
+const { Sha256, sha256, toHex, toBase64, fromBase64 } = await loadWeb('sha256.js');
 
 let failures = 0;
 function check(name, body) {

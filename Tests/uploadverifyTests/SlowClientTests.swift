@@ -3,19 +3,6 @@ import Testing
 
 /// Clients that misbehave on the wire, driven by small Python socket scripts.
 @Suite(.serialized) struct SlowClientTests {
-    /// Runs a Python snippet with `PORT` and `PATH_` set; returns its stdout.
-    func python(_ code: String, port: Int, path: String = "") throws -> String {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        process.arguments = ["python3", "-c", "PORT = \(port)\nPATH_ = '\(path)'\n" + code]
-        let out = Pipe()
-        process.standardOutput = out
-        try process.run()
-        let text = String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        process.waitUntilExit()
-        return text.trimmingCharacters(in: .whitespacesAndNewlines)
-    }
-
     @Test func aChunkBodyDrippingInIsCutOffByItsDeadlineAndStaysMissing() throws {
         let workspace = try Workspace()
         defer { workspace.remove() }

@@ -10,7 +10,8 @@ import SystemPackage
 public func buildApplication(_ options: ServerOptions, logger: Logger = Logger(label: "uploadverify")) throws -> some ApplicationProtocol {
     let store = try FileUploadStore(
         options: .init(
-            directory: options.dataDirectory, maxUploadSize: options.maxUploadSize, fsync: options.fsync, crashSwitch: options.crashSwitch))
+            directory: options.dataDirectory, maxUploadSize: options.maxUploadSize, fsync: options.fsync,
+            maxOpenUploads: options.maxOpenUploads, crashSwitch: options.crashSwitch))
     let metrics = ServerMetrics()
     let router = buildRouter(store: store, metrics: metrics, options: options)
     var app = Application(
@@ -36,6 +37,7 @@ public func buildRouter(store: any UploadStore, metrics: ServerMetrics, options:
             status: .ok, headers: [.contentType: "text/plain; version=0.0.4"],
             body: .init(byteBuffer: ByteBuffer(bytes: metrics.exposition())))
     }
+    WebRoutes.register(on: router)
     UploadRoutes(
         store: store, metrics: metrics, chunkGrace: options.chunkGrace, minimumRate: options.minimumRate, crashSwitch: options.crashSwitch)
         .register(on: router)
@@ -44,8 +46,11 @@ public func buildRouter(store: any UploadStore, metrics: ServerMetrics, options:
 
 /// HTTP/1.1, in TLS when `options.tls` names a certificate and key.
 func serverBuilder(_ options: ServerOptions) throws -> HTTPServerBuilder {
+    let connections = ConnectionCount(limit: options.maxConnections)
+    let (seconds, attoseconds) = options.headerTimeout.components
+    let headerTimeout = TimeAmount.milliseconds(seconds * 1000 + attoseconds / 1_000_000_000_000_000)
     let http1 = HTTPServerBuilder.http1(configuration: .init(
-        additionalChannelHandlers: [ConnectionPolicyHandler()],
+        additionalChannelHandlers: [ConnectionGuard(count: connections, headerTimeout: headerTimeout), ConnectionPolicyHandler()],
         idleTimeout: TimeAmount.seconds(options.idleTimeout.components.seconds)))
     guard let files = options.tls else { return http1 }
     return try .tls(http1, tlsConfiguration: try TLSSetup.serverConfiguration(files))

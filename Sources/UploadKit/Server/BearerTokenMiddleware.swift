@@ -1,7 +1,7 @@
 import HTTPTypes
 import Hummingbird
 
-/// With `--token`, every request but `/healthz` must carry
+/// With `--token`, every request but `/healthz` and the browser page must carry
 /// `Authorization: Bearer TOKEN`. The comparison takes the same time
 /// wherever the first difference is.
 struct BearerTokenMiddleware<Context: RequestContext>: RouterMiddleware {
@@ -10,7 +10,7 @@ struct BearerTokenMiddleware<Context: RequestContext>: RouterMiddleware {
     init(token: String) { self.token = Array(token.utf8) }
 
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
-        if request.uri.path == "/healthz" { return try await next(request, context) }
+        if request.uri.path == "/healthz" || WebRoutes.isPublic(request.uri.path) { return try await next(request, context) }
         // RFC 9110: the scheme is case-insensitive.
         guard let header = request.headers[.authorization], header.prefix(7).lowercased() == "bearer ",
             Self.constantTimeEqual(Array(header.utf8.dropFirst(7)), token)

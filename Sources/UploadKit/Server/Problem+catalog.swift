@@ -16,6 +16,8 @@ extension Problem {
             if case .tooManyChunks(_, _, let smallest) = layoutError { body.smallestChunkSize = smallest.bytes }
         case .insufficientStorage:
             self.init(.init(code: 507, reasonPhrase: "Insufficient Storage"), "insufficient-storage", title: "Not enough free disk", detail: error.description)
+        case .tooManyUploads:
+            self.init(.serviceUnavailable, "too-many-uploads", title: "Too many uploads in progress", detail: error.description)
         case .lengthMismatch(_, let length):
             self = .rangeNotAChunk(error, uploadLength: length)
         case .notAWholeChunk(_, let layout):
@@ -83,6 +85,9 @@ extension Problem {
     }
 
     static let invalidUploadID = Problem(.notFound, "upload-not-found", title: "No such upload", detail: "no such upload")
+
+    static let noSuchPage = Problem(
+        .notFound, "not-found", title: "Not found", detail: "no such file: the upload page is at / and its files under /web/")
 
     static let unauthorized = Problem(
         .unauthorized, "unauthorized", title: "Bearer token required",

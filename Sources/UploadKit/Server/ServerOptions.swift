@@ -15,6 +15,12 @@ public struct ServerOptions: Sendable {
     public var minimumRate: Int64 = 64 * 1024
     /// Closes connections idle this long between requests.
     public var idleTimeout: Duration = .seconds(60)
+    /// Connections open at once; more are closed as they arrive.
+    public var maxConnections = 4096
+    /// A request head must fully arrive within this.
+    public var headerTimeout: Duration = .seconds(30)
+    /// Incomplete uploads at once; more creations are refused (503).
+    public var maxOpenUploads = 1000
     /// How long in-flight requests may run after SIGTERM/SIGINT.
     public var shutdownGrace: Duration = .seconds(30)
     /// Serve HTTPS with this certificate chain and key (PEM files).

@@ -23,6 +23,7 @@ extension FileUploadStore {
             }
             let digest = try await write(body, of: id, range: range.range, index: index, digests: digests)
             try await blocking { try self.commit(digest, at: index, in: map) }
+            openUploads.wrote(range.range.length, to: id)
             return try await receipt(map, index: index, digest: digest, written: true)
         }
     }

@@ -39,6 +39,7 @@ extension FileUploadStore {
                         throw error
                     }
                 }
+                self.openUploads.release(id)
             } catch let error as IOError {
                 throw UploadError.storage(error)
             }

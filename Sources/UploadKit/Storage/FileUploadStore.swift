@@ -19,6 +19,8 @@ public final class FileUploadStore: UploadStore {
         public var fsync: Bool
         /// Buffers are gathered up to this size before one hop to the I/O pool.
         public var writeBatchBytes: Int
+        /// Incomplete uploads allowed at once.
+        public var maxOpenUploads: Int
         /// Tests only: fails chosen disk operations.
         public var faults: (any DiskFaultInjector)?
         /// Tests only: kills the process at a point of a chunk write.
@@ -26,8 +28,9 @@ public final class FileUploadStore: UploadStore {
 
         public init(
             directory: FilePath, maxUploadSize: ByteCount = ChunkLayout.maximumFileSize, fsync: Bool = true, writeBatchBytes: Int = 1 << 20,
-            faults: (any DiskFaultInjector)? = nil, crashSwitch: CrashSwitch? = nil
+            maxOpenUploads: Int = 1000, faults: (any DiskFaultInjector)? = nil, crashSwitch: CrashSwitch? = nil
         ) {
+            self.maxOpenUploads = maxOpenUploads
             self.directory = directory
             self.maxUploadSize = maxUploadSize
             self.fsync = fsync
@@ -40,12 +43,25 @@ public final class FileUploadStore: UploadStore {
     public let options: Options
     let guardian = ChunkWriteGuard()
     let io: NIOThreadPool
+    let openUploads: OpenUploads
 
     public init(options: Options, threadPool: NIOThreadPool = .singleton) throws(IOError) {
         self.options = options
         self.io = threadPool
+        self.openUploads = OpenUploads(limit: options.maxOpenUploads)
         if mkdir(options.directory.string, 0o755) != 0 && currentErrno() != EEXIST {
             throw IOError("create directory", path: options.directory, errno: Errno(rawValue: currentErrno()))
+        }
+        adoptOpenUploads()
+    }
+
+    /// Counts the incomplete uploads already on disk, and the bytes they still need.
+    private func adoptOpenUploads() {
+        for id in listUploads() {
+            guard let file = try? openMap(id) else { continue }
+            defer { try? file.close() }
+            guard let map = try? file.readMap(), map.status.state == .receiving else { continue }
+            openUploads.adopt(id, remaining: map.layout.fileSize.bytes - map.verifiedBytes)
         }
     }
 
@@ -100,17 +116,22 @@ public final class FileUploadStore: UploadStore {
         let directory = options.directory
         try await blocking {
             do {
-                let available = try DiskSpace.available(at: directory)
-                guard available >= length.bytes else { throw UploadError.insufficientStorage(needed: length.bytes, available: available) }
-                // The data file first: a chunk map names an upload only once its data file exists.
-                let data = try OwnedDescriptor.open(dataPath, .writeOnly, options: [.create, .exclusiveCreate], permissions: [.ownerReadWrite, .groupRead])
+                try self.openUploads.admit(id, length: length.bytes, available: try DiskSpace.available(at: directory))
                 do {
-                    try data.resize(to: length.bytes)
-                    if fsync { try data.dataSync() }
-                    try data.close()
-                    try ChunkMapFile.write(map, to: mapPath, sync: fsync)
+                    // The data file first: a chunk map names an upload only once its data file exists.
+                    let data = try OwnedDescriptor.open(
+                        dataPath, .writeOnly, options: [.create, .exclusiveCreate], permissions: [.ownerReadWrite, .groupRead])
+                    do {
+                        try data.resize(to: length.bytes)
+                        if fsync { try data.dataSync() }
+                        try data.close()
+                        try ChunkMapFile.write(map, to: mapPath, sync: fsync)
+                    } catch {
+                        _ = unlink(dataPath.string)
+                        throw error
+                    }
                 } catch {
-                    _ = unlink(dataPath.string)
+                    self.openUploads.release(id)
                     throw error
                 }
             } catch let error as IOError {
@@ -159,6 +180,7 @@ public final class FileUploadStore: UploadStore {
                 throw UploadError.storage(IOError("remove", path: self.mapPath(id), errno: Errno(rawValue: currentErrno())))
             }
             _ = unlink(self.dataPath(id).string)
+            self.openUploads.release(id)
         }
     }
 
@@ -172,6 +194,7 @@ public final class FileUploadStore: UploadStore {
                 guard snapshot.state != .complete, snapshot.updatedAt.millisecondsSinceEpoch < cutoff else { continue }
                 if unlink(self.mapPath(id).string) == 0 {
                     _ = unlink(self.dataPath(id).string)
+                    self.openUploads.release(id)
                     expired.append(id)
                 }
             }

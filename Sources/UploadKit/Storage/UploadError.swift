@@ -8,6 +8,7 @@ public enum UploadError: Error, Sendable, CustomStringConvertible {
     case tooLarge(size: Int64, limit: Int64)
     case invalidChunkSize(ChunkLayoutError)
     case insufficientStorage(needed: Int64, available: Int64)
+    case tooManyUploads(limit: Int)
     case lengthMismatch(range: ContentRange, uploadLength: Int64)
     case notAWholeChunk(range: ContentRange, layout: ChunkLayout)
     case bodyTooShort(expected: Int64, received: Int64)
@@ -39,7 +40,9 @@ public enum UploadError: Error, Sendable, CustomStringConvertible {
         case .invalidChunkSize(let error):
             return error.description
         case .insufficientStorage(let needed, let available):
-            return "not enough free disk: \(needed) bytes needed, \(available) available"
+            return "not enough free disk: \(needed) bytes needed, \(available) available once the uploads in progress are counted"
+        case .tooManyUploads(let limit):
+            return "this server already has \(limit) uploads in progress, its limit; complete or delete one, or retry later"
         case .lengthMismatch(let range, let length):
             return "Content-Range '\(range.headerValue)' names a length of \(range.completeLength) bytes; this upload is \(length) bytes"
         case .notAWholeChunk(let range, let layout):

@@ -98,6 +98,9 @@ class Memory {
   }
 }
 
+/** Problems after which the remembered upload is of no use to this file. */
+const FORGET_AFTER = ['chunk-conflict', 'range-not-a-chunk', 'upload-not-found', 'sha256-mismatch', 'sha256-disagrees'];
+
 class FileUpload {
   /** @param {File} file */
   constructor(file) {
@@ -110,10 +113,15 @@ class FileUpload {
     this.chunks = [];
     this.verifiedBytes = 0;
     this.hashedBytes = 0;
-    /** Chunks this page sent in this session (a resume sends only the missing ones). */
+    /** Chunks this page sent and the server verified, in this session (a resume sends only the missing ones). */
     this.sentChunks = 0;
     this.completions = 0;
     this.abort = new AbortController();
+    this.startedAt = performance.now();
+    /** @type {number | undefined} */
+    this.finishedAt = undefined;
+    /** Bytes of the chunks this page sent and the server verified, in this session. */
+    this.sentBytes = 0;
     /** @type {{time: number, bytes: number}[]} verified bytes over time, for the rate */
     this.samples = [];
     this.view = new UploadView(this);
@@ -227,7 +235,6 @@ class FileUpload {
             throw new UploadProblem(readFailure(error instanceof Error ? error.name : ''));
           }
           const digest = await chunkDigest(bytes);
-          upload.sentChunks++;
           try {
             return await client.putChunk(upload.path, chunk, upload.file.size, bytes, digest, upload.abort.signal);
           } catch (error) {
@@ -245,8 +252,11 @@ class FileUpload {
       .then(
         () => {
           if (chunk.state !== 'verified') this.verifiedBytes += chunk.end - chunk.start;
+          this.sentBytes += chunk.end - chunk.start;
+          this.sentChunks++;
           this.setChunk(chunk, 'verified');
           this.samples.push({ time: performance.now(), bytes: this.verifiedBytes });
+          this.maybePaused();
           this.maybeFinish();
         },
         (error) => {
@@ -341,7 +351,9 @@ class FileUpload {
     this.abort.abort();
     queue.remove((task) => task.owner === this);
     this.worker?.terminate();
-    if (error instanceof UploadProblem && ['chunk-conflict', 'range-not-a-chunk', 'upload-not-found'].includes(error.slug)) Memory.forget(this.file);
+    // An upload that can never be completed with this file is forgotten, so
+    // that choosing the file again starts afresh instead of failing again.
+    if (error instanceof UploadProblem && FORGET_AFTER.includes(error.slug)) Memory.forget(this.file);
     const words = error instanceof Error ? error.message : String(error);
     this.error = words + suffix;
     this.setPhase('failed');
@@ -398,6 +410,8 @@ class UploadView {
     this.figures = part('figures');
     this.hashLine = part('hash');
     this.canvas = /** @type {HTMLCanvasElement} */ (part('bitmap'));
+    this.grid = part('grid');
+    this.legend = part('legend');
     this.state = part('state');
     this.button = /** @type {HTMLButtonElement} */ (part('pause'));
     this.name.textContent = upload.file.name;
@@ -412,6 +426,7 @@ class UploadView {
   /** Sizes the bitmap: one cell per chunk, or per group of chunks past 2048. */
   layout() {
     const count = this.upload.chunks.length;
+    this.grid.hidden = this.legend.hidden = count === 0;
     this.perCell = Math.max(1, Math.ceil(count / 2048));
     const cells = Math.ceil(count / this.perCell);
     this.cellSize = cells <= 128 ? 14 : cells <= 512 ? 10 : 6;
@@ -461,7 +476,12 @@ class UploadView {
     this.bar.value = u.phase === 'done' ? Math.max(size, 1) : u.verifiedBytes;
     const rate = u.phase === 'sending' || u.phase === 'pausing' ? u.rate() : 0;
     const left = rate > 0 ? ` · about ${formatDuration((size - u.verifiedBytes) / rate)} left` : '';
-    this.figures.textContent = `${formatBytes(u.verifiedBytes)} of ${formatBytes(size)} on the server`
+    if (u.phase === 'done' && !u.finishedAt) u.finishedAt = performance.now();
+    const took = u.finishedAt ? (u.finishedAt - u.startedAt) / 1000 : 0;
+    this.figures.textContent = size === 0 && u.phase !== 'starting' ? 'An empty file: no chunks to send, only its SHA-256 to confirm.'
+      : u.phase === 'done' ? `${formatBytes(size)} on the server · ${u.sentChunks} of ${u.chunks.length} chunks of ${formatBytes(u.chunkSize)} sent in ${formatDuration(took)}`
+        + (took > 0 && u.sentChunks > 0 ? ` · ${formatBytes(u.sentBytes / took)}/s on average` : '')
+      : `${formatBytes(u.verifiedBytes)} of ${formatBytes(size)} on the server`
       + (rate > 0 ? ` · ${formatBytes(rate)}/s${left}` : '')
       + ` · ${verifiedChunks} of ${u.chunks.length} chunks` + (u.chunkSize ? ` of ${formatBytes(u.chunkSize)}` : '')
       + (inFlight ? ` · ${inFlight} in flight` : '');

@@ -40,6 +40,15 @@ extension UploadVerify {
         @Option(name: .customLong("min-chunk-rate"), help: "Slowest rate a chunk body may arrive at beyond --chunk-timeout, e.g. 64KiB (per second).")
         var minimumChunkRate = "64KiB"
 
+        @Option(name: .customLong("max-connections"), help: "Connections open at once; more are closed as they arrive.")
+        var maxConnections = 4096
+
+        @Option(name: .customLong("header-timeout"), help: "Time a request's headers get to arrive whole, e.g. 30s.")
+        var headerTimeout = "30s"
+
+        @Option(name: .customLong("max-open-uploads"), help: "Incomplete uploads at once; more creations get 503.")
+        var maxOpenUploads = 1000
+
         @Flag(name: .customLong("no-fsync"), help: "Skip the fdatasync before a chunk is acknowledged (safe against process crashes, not power loss).")
         var noFsync = false
 
@@ -60,6 +69,13 @@ extension UploadVerify {
             options.chunkGrace = try DurationText.parse(chunkTimeout)
             options.minimumRate = try ByteCount(parsing: minimumChunkRate).bytes
             guard options.minimumRate > 0 else { throw CommandFailure.badInput("--min-chunk-rate must be above 0") }
+            guard maxConnections > 0, maxOpenUploads > 0 else {
+                throw CommandFailure.badInput("--max-connections and --max-open-uploads must be above 0")
+            }
+            options.maxConnections = maxConnections
+            options.maxOpenUploads = maxOpenUploads
+            options.headerTimeout = try DurationText.parse(headerTimeout)
+            OpenFileLimit.raiseToHardLimit()
             options.crashSwitch = try Environment.value(CrashSwitch.environmentVariable).map(CrashSwitch.parse)
             LoggingSystem.bootstrap { StreamLogHandler.standardError(label: $0) }
             var logger = Logger(label: "uploadverify")
