@@ -96,3 +96,17 @@ let package = Package(
     ],
     swiftLanguageModes: [.v6]
 )
+
+// The libFuzzer binary for the parsers of untrusted bytes (see UploadKit's
+// FuzzTarget), declared only for `make fuzz`: a libFuzzer entry point has no
+// main, so it cannot be part of the normal build. Declared here, not in a
+// package of its own, because SwiftPM instruments only the root package's
+// targets, and UploadKit must be instrumented for coverage.
+if Context.environment["UPLOADVERIFY_FUZZ"] != nil {
+    package.targets.append(.executableTarget(
+        name: "Fuzz",
+        dependencies: ["UploadKit"],
+        path: "Fuzz/Sources/Fuzz",
+        swiftSettings: swiftSettings + [.unsafeFlags(["-parse-as-library"])]
+    ))
+}

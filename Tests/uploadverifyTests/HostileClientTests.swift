@@ -100,7 +100,7 @@ import Testing
         let deadline = Date().addingTimeInterval(10)
         while server.openDescriptors > descriptorsBefore + 4 && Date() < deadline { Thread.sleep(forTimeInterval: 0.1) }
         #expect(server.openDescriptors <= descriptorsBefore + 4, "descriptors before \(descriptorsBefore), after \(server.openDescriptors)")
-        #expect(server.residentBytes - memoryBefore < 96 << 20, "memory grew from \(memoryBefore) to \(server.residentBytes)")
+        #expect(underSanitizer || server.residentBytes - memoryBefore < 96 << 20, "memory grew from \(memoryBefore) to \(server.residentBytes)")
         #expect(try statusJSON(server, path)["receivedChunks"] as? Int == 1)
     }
 
@@ -230,7 +230,7 @@ import Testing
         let files = try FileManager.default.contentsOfDirectory(atPath: workspace.path("uploads"))
         #expect(files.count == 2 * 200, "a data file and a chunk map per admitted upload, nothing else")
         #expect(server.openDescriptors <= descriptorsBefore + 4)
-        #expect(server.residentBytes - memoryBefore < 64 << 20, "memory grew from \(memoryBefore) to \(server.residentBytes)")
+        #expect(underSanitizer || server.residentBytes - memoryBefore < 64 << 20, "memory grew from \(memoryBefore) to \(server.residentBytes)")
         #expect(try Curl.request("GET", server.base + "/healthz").status == 200)
     }
 

@@ -47,11 +47,13 @@ public func buildRouter(store: any UploadStore, metrics: ServerMetrics, options:
 /// HTTP/1.1, in TLS when `options.tls` names a certificate and key.
 func serverBuilder(_ options: ServerOptions) throws -> HTTPServerBuilder {
     let connections = ConnectionCount(limit: options.maxConnections)
-    let (seconds, attoseconds) = options.headerTimeout.components
-    let headerTimeout = TimeAmount.milliseconds(seconds * 1000 + attoseconds / 1_000_000_000_000_000)
+    let headerTimeout = TimeAmount(options.headerTimeout)
+    let idleTimeout = TimeAmount(options.idleTimeout)
     let http1 = HTTPServerBuilder.http1(configuration: .init(
-        additionalChannelHandlers: [ConnectionGuard(count: connections, headerTimeout: headerTimeout), ConnectionPolicyHandler()],
-        idleTimeout: TimeAmount.seconds(options.idleTimeout.components.seconds)))
+        additionalChannelHandlers: [
+            ConnectionGuard(count: connections, headerTimeout: headerTimeout, keepAliveTimeout: idleTimeout), ConnectionPolicyHandler(),
+        ],
+        idleTimeout: idleTimeout))
     guard let files = options.tls else { return http1 }
     return try .tls(http1, tlsConfiguration: try TLSSetup.serverConfiguration(files))
 }

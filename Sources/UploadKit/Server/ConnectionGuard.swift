@@ -28,12 +28,14 @@ final class ConnectionGuard: ChannelDuplexHandler, RemovableChannelHandler {
 
     private let count: ConnectionCount
     private let headerTimeout: TimeAmount
+    private let keepAliveTimeout: TimeAmount
     private var admitted = false
     private var headDeadline: Scheduled<Void>?
 
-    init(count: ConnectionCount, headerTimeout: TimeAmount) {
+    init(count: ConnectionCount, headerTimeout: TimeAmount, keepAliveTimeout: TimeAmount) {
         self.count = count
         self.headerTimeout = headerTimeout
+        self.keepAliveTimeout = keepAliveTimeout
     }
 
     func handlerAdded(context: ChannelHandlerContext) {
@@ -42,7 +44,7 @@ final class ConnectionGuard: ChannelDuplexHandler, RemovableChannelHandler {
             context.close(promise: nil)
             return
         }
-        awaitHead(context: context)
+        awaitHead(within: headerTimeout, context: context)
     }
 
     func handlerRemoved(context: ChannelHandlerContext) {
@@ -59,13 +61,15 @@ final class ConnectionGuard: ChannelDuplexHandler, RemovableChannelHandler {
     }
 
     func write(context: ChannelHandlerContext, data: NIOAny, promise: EventLoopPromise<Void>?) {
-        // A kept-alive connection waits for its next head under the same deadline.
-        if case .end = unwrapOutboundIn(data) { awaitHead(context: context) }
+        // A kept-alive connection may wait for its next request as long as the
+        // idle timeout allows, but that request's head must then be whole by
+        // the same deadline (a client dripping it is never idle).
+        if case .end = unwrapOutboundIn(data) { awaitHead(within: keepAliveTimeout, context: context) }
         context.write(data, promise: promise)
     }
 
-    private func awaitHead(context: ChannelHandlerContext) {
+    private func awaitHead(within timeout: TimeAmount, context: ChannelHandlerContext) {
         headDeadline?.cancel()
-        headDeadline = context.eventLoop.scheduleTask(in: headerTimeout) { [context] in context.close(promise: nil) }
+        headDeadline = context.eventLoop.scheduleTask(in: timeout) { [context] in context.close(promise: nil) }
     }
 }

@@ -45,7 +45,16 @@ public final class FileUploadStore: UploadStore {
     let io: NIOThreadPool
     let openUploads: OpenUploads
 
-    public init(options: Options, threadPool: NIOThreadPool = .singleton) throws(IOError) {
+    /// The store's own blocking-I/O threads. Writes and fdatasyncs wait on
+    /// the disk, not the CPU: NIO's shared pool has one thread per core, so
+    /// on two cores two slow fsyncs would hold every other upload's writes.
+    public static let ioThreads: NIOThreadPool = {
+        let pool = NIOThreadPool(numberOfThreads: 16)
+        pool.start()
+        return pool
+    }()
+
+    public init(options: Options, threadPool: NIOThreadPool = FileUploadStore.ioThreads) throws(IOError) {
         self.options = options
         self.io = threadPool
         self.openUploads = OpenUploads(limit: options.maxOpenUploads)

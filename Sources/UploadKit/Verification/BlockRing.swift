@@ -6,7 +6,10 @@ import Dispatch
 /// the file size.
 final class BlockRing: @unchecked Sendable {
     private let buffers: [UnsafeMutableRawBufferPointer]
-    private var lengths: [Int]
+    /// Raw memory, not a Swift array: the producer writes one slot's length
+    /// while the consumer reads another's, and an array's element write is
+    /// an access to the whole array (ThreadSanitizer reported it as a race).
+    private let lengths: UnsafeMutablePointer<Int>
     // Both start at 0: libdispatch traps when a semaphore is freed below its
     // initial value, so the free slots are signalled in rather than given.
     private let empty = DispatchSemaphore(value: 0)
@@ -18,11 +21,15 @@ final class BlockRing: @unchecked Sendable {
     init(count: Int, blockSize: Int, hashing: Bool = true) {
         self.hashing = hashing
         buffers = (0..<count).map { _ in .allocate(byteCount: blockSize, alignment: 4096) }
-        lengths = Array(repeating: 0, count: count)
+        lengths = .allocate(capacity: count)
+        lengths.initialize(repeating: 0, count: count)
         for _ in 0..<count { empty.signal() }
     }
 
-    deinit { buffers.forEach { $0.deallocate() } }
+    deinit {
+        buffers.forEach { $0.deallocate() }
+        lengths.deallocate()
+    }
 
     /// Waits until `slot` is free to fill.
     func acquireEmpty(_ slot: Int) -> UnsafeMutableRawBufferPointer {

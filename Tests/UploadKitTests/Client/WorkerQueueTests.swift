@@ -37,14 +37,20 @@ import UploadKit
     @Test func itemsArrivingLaterStillKeepTheQueueBusy() async throws {
         let queue = WorkerQueue(concurrency: 4)
         let (stream, feed) = AsyncStream<Int>.makeStream()
+        let fed = Atomic<Bool>(false)
         let producer = Task {
-            for item in 0..<20 {
+            for item in 0..<8 {
                 feed.yield(item)
                 try await Task.sleep(for: .milliseconds(2))
             }
+            fed.store(true, ordering: .releasing)
             feed.finish()
         }
-        try await queue.run(stream) { _ in try await Task.sleep(for: .milliseconds(30)) }
+        // Every item is held until the last has arrived, so the peak does not
+        // depend on how fast a loaded machine schedules the producer.
+        try await queue.run(stream) { _ in
+            while !fed.load(ordering: .acquiring) { try await Task.sleep(for: .milliseconds(5)) }
+        }
         try await producer.value
         #expect(queue.peakInFlight == 4)
     }
