@@ -134,7 +134,7 @@ import Synchronization
 
 /// Chunks and bytes that crossed the wire.
 final class SentCounter: Sendable {
-    private let state = Mutex<(chunks: Int, bytes: Int64)>((0, 0))
+    private let state = Locked<(chunks: Int, bytes: Int64)>((0, 0))
     func add(_ bytes: Int64) { state.withLock { $0.chunks += 1; $0.bytes += bytes } }
     var chunks: Int { state.withLock { $0.chunks } }
     var bytes: Int64 { state.withLock { $0.bytes } }

@@ -17,7 +17,7 @@ public final class ServerMetrics: Sendable {
     let uploadsFailed: CoreMetrics.Counter
     private let chunkRequestsInFlight: CoreMetrics.Gauge
     private let chunkRequestsInFlightMax: CoreMetrics.Gauge
-    private let inFlight = Mutex<(now: Int, max: Int)>((0, 0))
+    private let inFlight = Locked<(now: Int, max: Int)>((0, 0))
 
     public init() {
         let factory = PrometheusMetricsFactory(registry: registry)

@@ -8,7 +8,7 @@ public final class ChunkWriteGuard: Sendable {
         let index: ChunkIndex
     }
 
-    private let held = Mutex<Set<Key>>([])
+    private let held = Locked<Set<Key>>([])
 
     public init() {}
 

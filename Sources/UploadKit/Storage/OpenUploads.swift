@@ -10,7 +10,7 @@ final class OpenUploads: Sendable {
         var remaining: [UploadID: Int64] = [:]
         var total: Int64 = 0
     }
-    private let ledger = Mutex(Ledger())
+    private let ledger = Locked(Ledger())
     let limit: Int
 
     init(limit: Int) { self.limit = limit }

@@ -115,7 +115,7 @@ public enum FileScan {
         let units = (layout.chunkCount + chunksPerUnit - 1) / chunksPerUnit
         let nextUnit = Atomic<Int>(0)
         let bytesDone = Atomic<Int64>(0)
-        let failure = Mutex<FileScanError?>(nil)
+        let failure = Locked<FileScanError?>(nil)
 
         let work: @Sendable () -> Void = {
             let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: blockSize, alignment: 4096)

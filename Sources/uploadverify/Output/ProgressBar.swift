@@ -1,3 +1,4 @@
+import UploadKit
 import Synchronization
 
 #if canImport(Glibc)
@@ -17,7 +18,7 @@ final class ProgressBar: Sendable {
     private let title: String
     private let total: Int64
     private let started = monotonicNanoseconds()
-    private let state = Mutex(State())
+    private let state = Locked(State())
 
     /// nil when nobody is watching (stderr is not a terminal).
     static func start(_ title: String, total: Int64) -> ProgressBar? {

@@ -18,7 +18,7 @@ final class TransferBar: UploadProgress, Sendable {
     private let title: String
     private let interactive = Terminal.standardError.isInteractive
     private let started = monotonicNanoseconds()
-    private let state = Mutex(State())
+    private let state = Locked(State())
 
     init(title: String) { self.title = title }
 

@@ -30,9 +30,9 @@ final class FaultPlan: DiskFaultInjector {
         var seen: [DiskOperation: Int] = [:]
         var fired = 0
     }
-    private let state: Mutex<State>
+    private let state: Locked<State>
 
-    init(_ fault: DiskFault) { state = Mutex(State(fault: fault)) }
+    init(_ fault: DiskFault) { state = Locked(State(fault: fault)) }
 
     func failure(before operation: DiskOperation) -> Errno? {
         state.withLock { state in

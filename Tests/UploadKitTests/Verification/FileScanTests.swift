@@ -31,7 +31,7 @@ import UploadKit
         let directory = try TemporaryDirectory()
         defer { directory.remove() }
         let (path, bytes, layout) = try Self.sample(in: directory)
-        let last = Mutex<Int64>(0)
+        let last = Locked<Int64>(0)
         _ = try FileScan.scan(try openForReading(path), layout: layout, computeSHA256: true, blockSize: 65_536) { done in
             last.withLock { $0 = max($0, done) }
         }
