@@ -90,19 +90,9 @@ import Testing
         defer { workspace.remove() }
         let server = try ServerProcess(dataDirectory: workspace.url.appendingPathComponent("uploads"), arguments: ["--no-fsync"])
         let file = workspace.path("big")
-        let make = Process()
-        make.executableURL = URL(fileURLWithPath: "/bin/bash")
-        make.arguments = ["-c", "head -c \(768 << 20) /dev/urandom > '\(file)'"]
-        try make.run()
-        make.waitUntilExit()
+        try Subprocess.writeRandomFile(file, count: 768 << 20)
         setenv("XDG_CACHE_HOME", workspace.path("cache"), 1)
-        let upload = Process()
-        upload.executableURL = UploadVerifyBinary.url
-        upload.arguments = ["upload", "big", "--server", server.base, "--concurrency", "3"]
-        upload.currentDirectoryURL = workspace.url
-        upload.standardOutput = FileHandle.nullDevice
-        upload.standardError = FileHandle.nullDevice
-        try upload.run()
+        let upload = try UploadVerifyBinary.start(["upload", "big", "--server", server.base, "--concurrency", "3"], in: workspace.url)
         var peakKiB = 0
         while upload.isRunning {
             if let status = try? String(contentsOfFile: "/proc/\(upload.processIdentifier)/status", encoding: .utf8),

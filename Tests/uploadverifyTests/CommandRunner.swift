@@ -1,13 +1,7 @@
 import Foundation
 import Testing
 
-/// Runs the built `uploadverify` binary as a user would, and captures what it printed.
-struct CommandResult {
-    let status: Int32
-    let stdout: String
-    let stderr: String
-}
-
+/// The built `uploadverify` binary, run as a user would run it.
 enum UploadVerifyBinary {
     /// The binary sits beside the test bundle in the build folder
     /// (`UPLOADVERIFY_BIN` overrides).
@@ -27,24 +21,12 @@ enum UploadVerifyBinary {
     }()
 
     static func run(_ arguments: [String], in directory: URL? = nil, environment: [String: String] = [:]) throws -> CommandResult {
-        let process = Process()
-        process.executableURL = url
-        process.arguments = arguments
-        if !environment.isEmpty { process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 } }
-        if let directory { process.currentDirectoryURL = directory }
-        let out = Pipe()
-        let err = Pipe()
-        process.standardOutput = out
-        process.standardError = err
-        try process.run()
-        // Read both pipes before waiting, so a chatty command cannot block on a full pipe.
-        let outData = out.fileHandleForReading.readDataToEndOfFile()
-        let errData = err.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        return CommandResult(
-            status: process.terminationStatus,
-            stdout: String(decoding: outData, as: UTF8.self),
-            stderr: String(decoding: errData, as: UTF8.self))
+        try Subprocess.run(url.path, arguments, in: directory, environment: environment)
+    }
+
+    /// Starts it in the background, its output discarded.
+    static func start(_ arguments: [String], in directory: URL? = nil, environment: [String: String] = [:]) throws -> Process {
+        try Subprocess.start(url.path, arguments, in: directory, environment: environment)
     }
 }
 

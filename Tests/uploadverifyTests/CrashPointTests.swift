@@ -26,12 +26,7 @@ import UploadKit
 
         let crashing = try ServerProcess(
             dataDirectory: data, environment: [CrashSwitch.environmentVariable: "\(point.rawValue):\(Self.crashingChunk)"])
-        let client = Process()
-        client.executableURL = UploadVerifyBinary.url
-        client.arguments = ["upload", file, "--server", crashing.base, "--chunk-size", "64KiB", "--concurrency", "1"]
-        client.standardOutput = FileHandle.nullDevice
-        client.standardError = FileHandle.nullDevice
-        try client.run()
+        let client = try UploadVerifyBinary.start(["upload", file, "--server", crashing.base, "--chunk-size", "64KiB", "--concurrency", "1"])
         // The client would retry against a dead server for a while: the test has seen enough once it died.
         defer {
             client.terminate()

@@ -9,12 +9,8 @@ import Testing
     static let haveFiu = FileManager.default.isExecutableFile(atPath: "/usr/bin/fiu-run")
 
     func fiuControl(_ command: String, _ server: ServerProcess) throws {
-        let control = Process()
-        control.executableURL = URL(fileURLWithPath: "/usr/bin/fiu-ctrl")
-        control.arguments = ["-c", command, String(server.process.processIdentifier)]
-        try control.run()
-        control.waitUntilExit()
-        #expect(control.terminationStatus == 0)
+        let control = try Subprocess.run("/usr/bin/fiu-ctrl", ["-c", command, String(server.process.processIdentifier)])
+        #expect(control.status == 0)
     }
 
     @Test(.enabled(if: haveFiu, "needs fiu-run (apt-get install fiu-utils)"))

@@ -59,16 +59,12 @@ import UploadKit
         var checked = 0
         for round in 0..<3 {
             // Four curl loops send every chunk, in different orders, while the server is killed.
-            let senders = (0..<4).map { sender -> Process in
+            let senders = try (0..<4).map { sender -> Process in
                 let order = (0..<chunks).shuffled().map { index -> String in
                     let first = index * Self.chunk
                     return "curl -s -o /dev/null -X PUT http://127.0.0.1:\(server.port)\(path) -H 'Content-Range: bytes \(first)-\(first + Self.chunk - 1)/\(bytes.count)' --data-binary @\(parts[index])"
                 }
-                let process = Process()
-                process.executableURL = URL(fileURLWithPath: "/bin/bash")
-                process.arguments = ["-c", order.joined(separator: "; ")]
-                try? process.run()
-                return process
+                return try Subprocess.start("/bin/bash", ["-c", order.joined(separator: "; ")])
             }
             Thread.sleep(forTimeInterval: Double.random(in: 0.05...0.4))
             server.kill9()
@@ -119,14 +115,7 @@ import UploadKit
             if index > 0 { arguments.append("--next") }
             arguments += ["-s", "-o", "/dev/null", "-w", "%{http_code}\n"] + kinds[index % kinds.count]
         }
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/curl")
-        process.arguments = arguments
-        let out = Pipe()
-        process.standardOutput = out
-        try process.run()
-        let codes = String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self).split(separator: "\n")
-        process.waitUntilExit()
+        let codes = try Subprocess.run("/usr/bin/curl", arguments).stdout.split(separator: "\n")
         #expect(codes.count == 1200)
         #expect(Set(codes) == ["200", "416", "422", "404"])
         Thread.sleep(forTimeInterval: 0.5)

@@ -14,20 +14,11 @@ import UploadKit
         init(in workspace: Workspace) throws {
             url = workspace.url.appendingPathComponent("small-disk")
             try FileManager.default.createDirectory(at: url, withIntermediateDirectories: true)
-            let mount = Process()
-            mount.executableURL = URL(fileURLWithPath: "/bin/mount")
-            mount.arguments = ["-t", "tmpfs", "-o", "size=64m", "tmpfs", url.path]
-            try mount.run()
-            mount.waitUntilExit()
-            guard mount.terminationStatus == 0 else { throw MountFailure() }
+            guard try Subprocess.run("/bin/mount", ["-t", "tmpfs", "-o", "size=64m", "tmpfs", url.path]).status == 0 else { throw MountFailure() }
         }
 
         deinit {
-            let umount = Process()
-            umount.executableURL = URL(fileURLWithPath: "/bin/umount")
-            umount.arguments = ["-l", url.path]
-            try? umount.run()
-            umount.waitUntilExit()
+            _ = try? Subprocess.run("/bin/umount", ["-l", url.path])
         }
     }
 
@@ -94,20 +85,12 @@ import UploadKit
         let server = try ServerProcess(dataDirectory: workspace.url.appendingPathComponent("uploads"), arguments: ["--no-fsync"])
         let size = 6 * (64 << 20)
         let file = workspace.path("big")
-        let generate = Process()
-        generate.executableURL = URL(fileURLWithPath: "/bin/bash")
-        generate.arguments = ["-c", "head -c \(size) /dev/urandom > '\(file)'"]
-        try generate.run()
-        generate.waitUntilExit()
-        let uploader = Process()
-        uploader.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        uploader.arguments = [
-            "python3", Workspace.fixtures.deletingLastPathComponent().appendingPathComponent("scripts/bench_upload.py").path,
+        try Subprocess.writeRandomFile(file, count: size)
+        let uploader = try Subprocess.run("python3", [
+            Workspace.fixtures.deletingLastPathComponent().appendingPathComponent("scripts/bench_upload.py").path,
             server.base, file, "--chunk-size", "\(64 << 20)", "--connections", "3",
-        ]
-        try uploader.run()
-        uploader.waitUntilExit()
-        #expect(uploader.terminationStatus == 0)
+        ])
+        #expect(uploader.status == 0, "\(uploader.stderr)")
         let status = try String(contentsOfFile: "/proc/\(server.process.processIdentifier)/status", encoding: .utf8)
         let peakKiB = status.split(separator: "\n").first { $0.hasPrefix("VmHWM:") }
             .flatMap { Int($0.split(separator: " ", omittingEmptySubsequences: true).dropFirst().first ?? "") } ?? Int.max

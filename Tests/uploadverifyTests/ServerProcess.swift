@@ -119,14 +119,7 @@ enum Curl {
             arguments += ["--data-binary", "@\(bodyFile)"]
         }
         defer { if let temporaryBody { try? FileManager.default.removeItem(at: temporaryBody) } }
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/curl")
-        process.arguments = arguments
-        let out = Pipe()
-        process.standardOutput = out
-        try process.run()
-        let body = out.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
+        let body = try Subprocess.run("/usr/bin/curl", arguments).stdoutBytes
         let text = (try? String(contentsOf: headerFile, encoding: .utf8)) ?? ""
         // The last response's headers (after any 100 Continue).
         let blocks = text.components(separatedBy: "\r\n\r\n").filter { !$0.isEmpty }

@@ -25,14 +25,8 @@ import UploadKit
         }
 
         private func openssl(_ arguments: [String]) throws {
-            let process = Process()
-            process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-            process.arguments = ["openssl"] + arguments
-            process.standardOutput = FileHandle.nullDevice
-            process.standardError = FileHandle.nullDevice
-            try process.run()
-            process.waitUntilExit()
-            try #require(process.terminationStatus == 0, "openssl \(arguments.joined(separator: " "))")
+            let result = try Subprocess.run("openssl", arguments)
+            try #require(result.status == 0, "openssl \(arguments.joined(separator: " ")): \(result.stderr)")
         }
     }
 

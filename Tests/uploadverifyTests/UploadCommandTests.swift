@@ -6,9 +6,9 @@ import UploadKit
 /// `uploadverify upload` and `status` against a real server, as a user runs them.
 @Suite(.serialized) struct UploadCommandTests {
     func randomFile(_ workspace: Workspace, name: String, bytes: Int) throws -> String {
-        let handle = try FileHandle(forReadingFrom: URL(fileURLWithPath: "/dev/urandom"))
-        defer { try? handle.close() }
-        return try workspace.write([UInt8](try handle.read(upToCount: bytes) ?? Data()), to: name)
+        let path = workspace.path(name)
+        try Subprocess.writeRandomFile(path, count: bytes)
+        return path
     }
 
     /// Runs the binary with its own state directory, so tests never share resume records.
@@ -59,13 +59,7 @@ import UploadKit
         let server = try ServerProcess(dataDirectory: workspace.url.appendingPathComponent("uploads"))
         let file = try randomFile(workspace, name: "f", bytes: 256 * 65_536)
         setenv("XDG_CACHE_HOME", workspace.path("cache"), 1)
-        let interrupted = Process()
-        interrupted.executableURL = UploadVerifyBinary.url
-        interrupted.arguments = ["upload", "f", "--server", server.base, "--chunk-size", "64KiB"]
-        interrupted.currentDirectoryURL = workspace.url
-        interrupted.standardOutput = FileHandle.nullDevice
-        interrupted.standardError = FileHandle.nullDevice
-        try interrupted.run()
+        let interrupted = try UploadVerifyBinary.start(["upload", "f", "--server", server.base, "--chunk-size", "64KiB"], in: workspace.url)
         // Wait until some, but not all, chunks are on the server, then kill the client.
         let uploads = workspace.url.appendingPathComponent("uploads")
         var verifiedAtKill = 0
