@@ -137,7 +137,7 @@ for line in open(pairs_path):
     else:
         tv = "PASS" if ratio <= float(target) else "FAIL"
         tmsg = f"{tv} time: median ratio {ratio:.3f} {'<=' if tv == 'PASS' else '>'} {float(target):.2f} vs {peer_tool}"
-    if name.startswith(("receive", "complete", "upload", "latency", "repair")):
+    if name.startswith(("receive", "complete", "audit", "upload", "latency", "repair")):
         # Our side there is a client process or curl; the server's RSS is reported apart.
         rv = "-"
         verdicts.append(f"{name:15} {tmsg}")
@@ -237,22 +237,27 @@ bench_server() {
     trap - EXIT
 }
 
-# complete: the server re-reads the upload from disk (SHA-256 + every chunk's
-# XXH3) against openssl dgst -sha256 of the same data file. Each round
+# complete: what is left to read at completion (SHA-256 of what the
+# background hashing of the verified prefix had not reached, and every
+# chunk's XXH3), then audit: the whole pass again (SHA-256 + every XXH3 from
+# disk), both against openssl dgst -sha256 of the same data file. Each round
 # uploads afresh, untimed, since completing a complete upload is a no-op.
 bench_complete() {
     local round url id digest
     digest=$(echo "$SHA" | xxd -r -p | base64 -w0)
-    log "complete ($ROUNDS rounds): POST /complete  vs  openssl dgst -sha256 on the data file"
+    log "complete and audit ($ROUNDS rounds): POST /complete, POST /audit  vs  openssl dgst -sha256 on the data file"
     for ((round = 1; round <= ROUNDS; round++)); do
         url=$(python3 scripts/bench_upload.py "http://127.0.0.1:$SERVE_PORT" "$DATA" --chunk-size $((8 << 20)) --connections 3)
         id=${url##*/}
         cat "$WORK/srv/$id" >/dev/null
         run_timed complete "$round" ours "curl -sf -X POST -H 'Repr-Digest: sha-256=:$digest:' '$url/complete'"
         run_timed complete "$round" peer "openssl dgst -sha256 '$WORK/srv/$id'"
+        run_timed audit "$round" ours "curl -sf -X POST '$url/audit'"
+        run_timed audit "$round" peer "openssl dgst -sha256 '$WORK/srv/$id'"
         rm -f "$WORK"/srv/*
     done
-    printf '%s\t%s\t%s\t%s\n' complete 1.0 "curl -X POST \$URL/complete" "openssl dgst -sha256 \$WORK/srv/ID" >>"$PAIRS"
+    printf '%s\t%s\t%s\t%s\n' complete - "curl -X POST \$URL/complete" "openssl dgst -sha256 \$WORK/srv/ID" >>"$PAIRS"
+    printf '%s\t%s\t%s\t%s\n' audit 1.0 "curl -X POST \$URL/audit" "openssl dgst -sha256 \$WORK/srv/ID" >>"$PAIRS"
 }
 
 # --- The client: upload, the worker queue over latency, repair vs rsync ----

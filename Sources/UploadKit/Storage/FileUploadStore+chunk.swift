@@ -21,8 +21,10 @@ extension FileUploadStore {
                 guard digest == recorded else { throw UploadError.chunkConflict(index) }
                 return try await receipt(map, index: index, digest: digest, written: false)
             }
+            prefixHashing.willWrite(index, of: id)
             let digest = try await write(body, of: id, range: range.range, index: index, digests: digests)
             try await blocking { try self.commit(digest, at: index, in: map) }
+            prefixHashing.committed(index, of: id, files: files(id))
             openUploads.wrote(range.range.length, to: id)
             return try await receipt(map, index: index, digest: digest, written: true)
         }
@@ -77,13 +79,13 @@ extension FileUploadStore {
             batch.append(buffer)
             batchBytes += buffer.readableBytes
             if batchBytes >= options.writeBatchBytes {
-                try await writeBatch(batch, to: data, at: range.offset + written)
+                try await writeBatch(batch, of: id, to: data, at: range.offset + written)
                 written += Int64(batchBytes)
                 batch.removeAll(keepingCapacity: true)
                 batchBytes = 0
             }
         }
-        try await writeBatch(batch, to: data, at: range.offset + written)
+        try await writeBatch(batch, of: id, to: data, at: range.offset + written)
         let digest = try receiver.finish()
         options.crashSwitch.passing(.afterDataWrite)
         if options.fsync {
@@ -97,16 +99,18 @@ extension FileUploadStore {
         return digest
     }
 
-    private func writeBatch(_ batch: [ByteBuffer], to data: OwnedDescriptor, at offset: Int64) async throws {
+    private func writeBatch(_ batch: [ByteBuffer], of id: UploadID, to data: OwnedDescriptor, at offset: Int64) async throws {
         guard !batch.isEmpty else { return }
         try await blocking {
             var position = offset
             do {
-                for buffer in batch {
-                    try self.perform(.dataWrite, on: data.path) { () throws(IOError) in
-                        try buffer.withUnsafeReadableBytes { bytes throws(IOError) in try data.write(toAbsoluteOffset: position, bytes) }
+                try self.writeLocks.withLock(for: id) {
+                    for buffer in batch {
+                        try self.perform(.dataWrite, on: data.path) { () throws(IOError) in
+                            try buffer.withUnsafeReadableBytes { bytes throws(IOError) in try data.write(toAbsoluteOffset: position, bytes) }
+                        }
+                        position += Int64(buffer.readableBytes)
                     }
-                    position += Int64(buffer.readableBytes)
                 }
             } catch let error as IOError {
                 throw UploadError.storage(error)

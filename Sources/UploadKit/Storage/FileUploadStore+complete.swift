@@ -21,7 +21,8 @@ extension FileUploadStore {
             let corrupt = current.indices { if case .corrupt = $0 { true } else { false } }
             guard missing.isEmpty, corrupt.isEmpty else { throw UploadError.incomplete(missing: missing, corrupt: corrupt) }
 
-            let check = try self.checkOnDisk(id, map: map, snapshot: current, computeSHA256: true, requireExactSize: true)
+            let check = try self.checkOnDisk(
+                id, map: map, snapshot: current, computeSHA256: true, continuing: self.prefixHashing.take(id), requireExactSize: true)
             guard check.corrupt.isEmpty else { throw UploadError.corrupt(check.corrupt) }
             guard let actual = check.sha256, actual == expected else {
                 throw UploadError.sha256Mismatch(expected: expected, actual: check.sha256 ?? expected)
@@ -54,7 +55,7 @@ extension FileUploadStore {
             let current = try map.readMap()
             let wasComplete = current.status.state != .receiving
             let checkSHA256 = wasComplete && checkSHA256
-            let check = try self.checkOnDisk(id, map: map, snapshot: current, computeSHA256: checkSHA256, requireExactSize: false)
+            let check = try self.checkOnDisk(id, map: map, snapshot: current, computeSHA256: checkSHA256, continuing: nil, requireExactSize: false)
             var sha256Matches: Bool?
             if checkSHA256, let confirmed = current.status.sha256 {
                 sha256Matches = check.sha256 == confirmed
@@ -69,6 +70,9 @@ extension FileUploadStore {
                 } catch let error as IOError {
                     throw UploadError.storage(error)
                 }
+                // The chunks before the first damaged one are good: hash them
+                // now, while the client works out what to send back.
+                self.prefixHashing.resume(id, files: self.files(id))
             }
             return AuditReport(checkedChunks: check.checked, corrupt: check.corrupt, sha256Matches: sha256Matches)
         }
@@ -77,7 +81,8 @@ extension FileUploadStore {
     /// One pass over the data file: re-hashes every verified chunk (and the
     /// whole file when asked), and marks chunks whose bytes changed `corrupt`.
     private func checkOnDisk(
-        _ id: UploadID, map: ChunkMapFile, snapshot: ChunkMap, computeSHA256: Bool, requireExactSize: Bool
+        _ id: UploadID, map: ChunkMapFile, snapshot: ChunkMap, computeSHA256: Bool, continuing partial: PartialSHA256?,
+        requireExactSize: Bool
     ) throws -> (checked: Int, corrupt: [ChunkIndex], sha256: SHA256Digest?) {
         do {
             let data = try OwnedDescriptor.open(dataPath(id), .readOnly)
@@ -86,7 +91,7 @@ extension FileUploadStore {
             guard size == snapshot.layout.fileSize.bytes || !requireExactSize else {
                 throw UploadError.dataSizeMismatch(expected: snapshot.layout.fileSize.bytes, actual: size)
             }
-            let report = try FileVerifier.verify(data, map: snapshot, expectedSHA256: nil, computeSHA256: computeSHA256)
+            let report = try FileVerifier.verify(data, map: snapshot, expectedSHA256: nil, computeSHA256: computeSHA256, continuing: partial)
             var corrupt = [ChunkIndex]()
             // Findings about chunks that were not verified say nothing new.
             for finding in report.findings {

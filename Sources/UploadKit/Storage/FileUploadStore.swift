@@ -42,6 +42,8 @@ public final class FileUploadStore: UploadStore {
 
     public let options: Options
     let guardian = ChunkWriteGuard()
+    let writeLocks = FileWriteLocks()
+    let prefixHashing = PrefixHashing()
     let io: NIOThreadPool
     let openUploads: OpenUploads
 
@@ -76,6 +78,7 @@ public final class FileUploadStore: UploadStore {
 
     func dataPath(_ id: UploadID) -> FilePath { options.directory.appending(id.rawValue) }
     func mapPath(_ id: UploadID) -> FilePath { options.directory.appending(id.rawValue + ".chunkmap") }
+    func files(_ id: UploadID) -> PrefixHashing.Files { .init(data: dataPath(id), map: mapPath(id)) }
 
     /// Runs blocking file work on the I/O pool.
     func blocking<T: Sendable>(_ work: @escaping @Sendable () throws -> T) async throws -> T {
@@ -190,6 +193,7 @@ public final class FileUploadStore: UploadStore {
             }
             _ = unlink(self.dataPath(id).string)
             self.openUploads.release(id)
+            self.prefixHashing.forget(id)
         }
     }
 
@@ -204,6 +208,7 @@ public final class FileUploadStore: UploadStore {
                 if unlink(self.mapPath(id).string) == 0 {
                     _ = unlink(self.dataPath(id).string)
                     self.openUploads.release(id)
+                    self.prefixHashing.forget(id)
                     expired.append(id)
                 }
             }

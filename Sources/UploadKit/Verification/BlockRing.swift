@@ -42,14 +42,20 @@ final class BlockRing: @unchecked Sendable {
         filled.signal()
     }
 
+    /// Gives back an acquired slot unpublished: its block was not for the consumer.
+    func release(_ slot: Int) {
+        empty.signal()
+    }
+
     /// Tells the consumer there is nothing more, through slot `slot`.
     func finish(_ slot: Int) {
         empty.wait()
         publish(slot, length: -1)
     }
 
-    /// Starts the thread that hashes each published block with SHA-256.
-    func startConsumer() -> SHA256Consumer { SHA256Consumer(ring: self) }
+    /// Starts the thread that hashes each published block with SHA-256,
+    /// carrying on `partial` when given.
+    func startConsumer(continuing partial: PartialSHA256? = nil) -> SHA256Consumer { SHA256Consumer(ring: self, continuing: partial) }
 
     fileprivate func consume(into hasher: borrowing SHA256Hasher) {
         var slot = 0
@@ -69,11 +75,11 @@ final class SHA256Consumer: @unchecked Sendable {
     private var thread: WorkerThread?
     private var result: SHA256Digest?
 
-    init(ring: BlockRing) {
+    init(ring: BlockRing, continuing partial: PartialSHA256?) {
         thread = WorkerThread { [unowned self] in
-            let hasher = SHA256Hasher()
-            ring.consume(into: hasher)
-            self.result = hasher.finalize()
+            let partial = partial ?? PartialSHA256()
+            ring.consume(into: partial.hasher)
+            self.result = partial.hasher.finalize()
         }
     }
 

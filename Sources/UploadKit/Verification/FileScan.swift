@@ -45,9 +45,12 @@ public enum FileScan {
     static let workUnitBytes: Int64 = 16 << 20
 
     /// `onChunk` is called, in chunk order, on the reading thread, as soon as
-    /// each chunk is hashed (it forces the in-order scan).
+    /// each chunk is hashed (it forces the in-order scan). With `partial`
+    /// (and `computeSHA256`), the SHA-256 carries on that one from its
+    /// `hashedBytes`: the bytes before are read for their XXH3 only.
     public static func scan(
         _ file: OwnedDescriptor, layout: ChunkLayout, computeSHA256: Bool,
+        continuing partial: PartialSHA256? = nil,
         blockSize: Int = defaultBlockSize,
         progress: (@Sendable (Int64) -> Void)? = nil,
         onChunk: (@Sendable (ChunkIndex, XXH3Digest) -> Void)? = nil
@@ -58,7 +61,7 @@ public enum FileScan {
         if computeSHA256 || onChunk != nil {
             let whole = try scanInOrder(
                 file, layout: layout, digests: digests, blockSize: blockSize, computeSHA256: computeSHA256,
-                progress: progress, onChunk: onChunk)
+                partial: computeSHA256 ? partial : nil, progress: progress, onChunk: onChunk)
             sha256 = computeSHA256 ? whole : nil
         } else {
             try scanInParallel(file, layout: layout, digests: digests, blockSize: blockSize, progress: progress)
@@ -71,17 +74,21 @@ public enum FileScan {
 
     private static func scanInOrder(
         _ file: OwnedDescriptor, layout: ChunkLayout, digests: DigestTable, blockSize: Int, computeSHA256: Bool,
-        progress: (@Sendable (Int64) -> Void)?, onChunk: (@Sendable (ChunkIndex, XXH3Digest) -> Void)?
+        partial: PartialSHA256?, progress: (@Sendable (Int64) -> Void)?, onChunk: (@Sendable (ChunkIndex, XXH3Digest) -> Void)?
     ) throws(FileScanError) -> SHA256Digest {
         let ring = BlockRing(count: ringSize, blockSize: blockSize, hashing: computeSHA256)
-        let hashing = ring.startConsumer()
+        // Blocks before `hashedAlready` are hashed with XXH3 here and never
+        // published: the SHA-256 thread already saw those bytes.
+        let hashedAlready = min(partial?.hashedBytes ?? 0, layout.fileSize.bytes)
+        let hashing = ring.startConsumer(continuing: partial)
         var digester = ChunkDigester(layout: layout)
         var offset: Int64 = 0
         var failure: FileScanError?
         var slot = 0
         while offset < layout.fileSize.bytes {
+            let end = offset < hashedAlready ? hashedAlready : layout.fileSize.bytes
             let buffer = ring.acquireEmpty(slot)
-            let want = Int(min(Int64(blockSize), layout.fileSize.bytes - offset))
+            let want = Int(min(Int64(blockSize), end - offset))
             let block = UnsafeMutableRawBufferPointer(rebasing: buffer[0..<want])
             do throws(FileScanError) {
                 try readBlock(file, at: offset, into: block, layout: layout)
@@ -93,8 +100,12 @@ public enum FileScan {
                 digests[index] = digest
                 onChunk?(index, digest)
             }
-            ring.publish(slot, length: want)
-            slot = (slot + 1) % ringSize
+            if offset < hashedAlready {
+                ring.release(slot)
+            } else {
+                ring.publish(slot, length: want)
+                slot = (slot + 1) % ringSize
+            }
             offset += Int64(want)
             progress?(offset)
         }

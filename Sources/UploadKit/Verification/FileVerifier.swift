@@ -22,9 +22,11 @@ public struct VerificationReport: Sendable {
 /// one pass where it can. Read-only.
 public enum FileVerifier {
     /// `computeSHA256` computes (and reports) the file's SHA-256 even with no
-    /// expected value to compare it with.
+    /// expected value to compare it with; `partial` is a SHA-256 of the
+    /// file's start to carry on (used only when the file has the map's size).
     public static func verify(
         _ file: OwnedDescriptor, map: ChunkMap?, expectedSHA256: SHA256Digest?, computeSHA256: Bool = false,
+        continuing partial: PartialSHA256? = nil,
         progress: (@Sendable (Int64) -> Void)? = nil
     ) throws(FileScanError) -> VerificationReport {
         let wantSHA256 = computeSHA256 || expectedSHA256 != nil
@@ -49,7 +51,8 @@ public enum FileVerifier {
             ? try! ChunkLayout(fileSize: ByteCount(actualSize), chunkSize: mapLayout.chunkSize)
             : mapLayout
         let shaInSamePass = sameSize && wantSHA256
-        let scan = try FileScan.scan(file, layout: scanLayout, computeSHA256: shaInSamePass, progress: progress)
+        let scan = try FileScan.scan(
+            file, layout: scanLayout, computeSHA256: shaInSamePass, continuing: shaInSamePass ? partial : nil, progress: progress)
 
         for index in mapLayout.indices {
             let range = mapLayout.range(of: index)

@@ -68,3 +68,19 @@ import UploadKit
 }
 
 import Synchronization
+
+extension FileScanTests {
+    /// Whatever was hashed before (whole chunks, part of one, all, nothing),
+    /// carrying it on gives the whole file's SHA-256 and every chunk's XXH3.
+    @Test(arguments: [0, 1, 65_536, 100_000, 5 * 65_536 + 777], [65_536, 2 << 20])
+    func carryingOnAPartialSHA256GivesTheWholeFilesDigest(hashedBefore: Int, blockSize: Int) throws {
+        let directory = try TemporaryDirectory()
+        defer { directory.remove() }
+        let (path, bytes, layout) = try Self.sample(in: directory)
+        let partial = PartialSHA256()
+        bytes[..<hashedBefore].withUnsafeBytes { partial.update($0) }
+        let result = try FileScan.scan(try openForReading(path), layout: layout, computeSHA256: true, continuing: partial, blockSize: blockSize)
+        #expect(result.sha256 == SHA256Hasher.hash(bytes))
+        #expect(result.chunkDigests == Self.expectedDigests(bytes, layout))
+    }
+}
