@@ -31,11 +31,8 @@ public enum ChunkMapCodec {
         let status = decodeStatus(
             bytes[ChunkMapFormat.statusOffset..<ChunkMapFormat.metadataOffset], headerCheck: header.check,
             createdAt: header.value.createdAt)
-        var chunks = [ChunkState]()
-        chunks.reserveCapacity(header.value.layout.chunkCount)
-        for index in header.value.layout.indices {
-            let start = entriesOffset + index.value * ChunkMapFormat.entrySize
-            chunks.append(decodeEntry(bytes[start..<start + ChunkMapFormat.entrySize], index: index, headerCheck: header.check))
+        let chunks = bytes.withUnsafeBytes { raw in
+            decodeEntries(UnsafeRawBufferPointer(rebasing: raw[entriesOffset...]), count: header.value.layout.chunkCount, headerCheck: header.check)
         }
         return ChunkMap(header: header.value, status: status, chunks: chunks)
     }
@@ -198,14 +195,19 @@ public enum ChunkMapCodec {
 
     /// A torn, damaged, misplaced or blank entry reads as `missing`, never `verified`.
     static func decodeEntry<C: Collection<UInt8>>(_ bytes: C, index: ChunkIndex, headerCheck: UInt64) -> ChunkState {
-        let entry = Array(bytes)
+        Array(bytes).withUnsafeBytes { decodeEntry($0, index: index, headerCheck: headerCheck) }
+    }
+
+    /// The same, without a copy: a server decodes every entry of a map on
+    /// each chunk it receives, so this path allocates nothing.
+    static func decodeEntry(_ entry: UnsafeRawBufferPointer, index: ChunkIndex, headerCheck: UInt64) -> ChunkState {
         guard entry.count == ChunkMapFormat.entrySize else { return .missing }
-        var reader = ByteReader(entry)
-        let digest = XXH3Digest(reader.read() as UInt64)
-        let code: UInt8 = reader.read()
-        reader.skip(3)
-        let check: UInt32 = reader.read()
-        guard check == entryCheck(entry[0..<12], index: index, headerCheck: headerCheck) else { return .missing }
+        let digest = XXH3Digest(UInt64(bigEndian: entry.loadUnaligned(fromByteOffset: 0, as: UInt64.self)))
+        let code = entry[8]
+        let check = UInt32(bigEndian: entry.loadUnaligned(fromByteOffset: 12, as: UInt32.self))
+        guard check == entryCheck(UnsafeRawBufferPointer(rebasing: entry[0..<12]), index: index, headerCheck: headerCheck) else {
+            return .missing
+        }
         switch code {
         case 1: return .verified(digest)
         case 2: return .corrupt(expected: digest)
@@ -213,9 +215,22 @@ public enum ChunkMapCodec {
         }
     }
 
+    /// Every entry of `entries` (the map's entry region, `count` entries).
+    static func decodeEntries(_ entries: UnsafeRawBufferPointer, count: Int, headerCheck: UInt64) -> [ChunkState] {
+        (0..<count).map { position in
+            let start = position * ChunkMapFormat.entrySize
+            let end = min(start + ChunkMapFormat.entrySize, entries.count)
+            guard start < end else { return .missing }
+            return decodeEntry(UnsafeRawBufferPointer(rebasing: entries[start..<end]), index: ChunkIndex(position), headerCheck: headerCheck)
+        }
+    }
+
     private static func entryCheck<C: Collection<UInt8>>(_ body: C, index: ChunkIndex, headerCheck: UInt64) -> UInt32 {
-        let hash = Array(body).withUnsafeBytes { XXH3Hasher.hash($0, seed: headerCheck &+ UInt64(index.value)) }
-        return UInt32(truncatingIfNeeded: hash)
+        Array(body).withUnsafeBytes { entryCheck($0, index: index, headerCheck: headerCheck) }
+    }
+
+    private static func entryCheck(_ body: UnsafeRawBufferPointer, index: ChunkIndex, headerCheck: UInt64) -> UInt32 {
+        UInt32(truncatingIfNeeded: XXH3Hasher.hash(body, seed: headerCheck &+ UInt64(index.value)))
     }
 }
 

@@ -95,11 +95,7 @@ public final class ChunkMapFile: Sendable {
     public func readEntries() throws(IOError) -> [ChunkState] {
         let count = layout.chunkCount * ChunkMapFormat.entrySize
         let bytes = try descriptor.readBytes(at: entriesOffset, count: count)
-        return layout.indices.map { index in
-            let start = index.value * ChunkMapFormat.entrySize
-            return ChunkMapCodec.decodeEntry(
-                bytes[start..<min(start + ChunkMapFormat.entrySize, bytes.count)], index: index, headerCheck: headerCheck)
-        }
+        return bytes.withUnsafeBytes { ChunkMapCodec.decodeEntries($0, count: layout.chunkCount, headerCheck: headerCheck) }
     }
 
     public func readMap() throws(IOError) -> ChunkMap {
