@@ -19,6 +19,7 @@ struct UploadVerify: AsyncParsableCommand {
     /// Runs the command and maps every way out to the contract's exit codes
     /// (argument-parser alone would exit 64 on a usage error).
     static func main() async {
+        MallocPolicy.keepFreedMemoryForReuse()
         do {
             var command = try parseAsRoot()
             if var asyncCommand = command as? any AsyncParsableCommand {
