@@ -41,6 +41,7 @@ extension FileUploadStore {
                     }
                 }
                 self.openUploads.release(id)
+                self.prefixHashing.forget(id)
             } catch let error as IOError {
                 throw UploadError.storage(error)
             }

@@ -27,15 +27,23 @@ final class PrefixHashing: Sendable {
         /// The chunk whose bytes the job reads now (claimed before its map
         /// entry is read, so a write racing it always sees the claim).
         var reading: ChunkIndex?
+        /// A write began on `reading`: if the job read it as verified, the
+        /// bytes it hashes may be half old, half new.
+        var readingOverwritten = false
         /// The end of the last whole chunk hashed.
         var hashedBytes: Int64 = 0
-        var running = false
-        /// A chunk was committed while the job ran: look again before stopping.
+        /// A job is queued or running for this upload.
+        var scheduled = false
+        /// The job is inside `run`, and may touch `partial`.
+        var inRun = false
+        /// A chunk was committed while the job was scheduled: look again before stopping.
         var lookAgain = false
         /// Taken by `complete` or dropped: the job stops at its next block.
         var stopped = false
-        /// Signalled when a job that was asked to stop has stopped.
-        let jobEnded = DispatchSemaphore(value: 0)
+        /// A `stop` waits for the job to leave `run`.
+        var stopWaiting = false
+        /// Signalled when a job that a `stop` waits for has left `run`.
+        let leftRun = DispatchSemaphore(value: 0)
     }
 
     struct Files: Sendable {
@@ -74,39 +82,47 @@ final class PrefixHashing: Sendable {
             if let known = entries[id] {
                 entry = known
                 // A chunk past a gap changes nothing until the gap is filled.
-                if let index, index != entry.next, !entry.running { return nil }
+                if let index, index != entry.next, !entry.scheduled { return nil }
             } else {
                 // New, or first seen since a restart: hash whatever is verified already.
                 entry = Entry()
                 entries[id] = entry
             }
-            if entry.running {
+            if entry.scheduled {
                 entry.lookAgain = true
                 return nil
             }
-            entry.running = true
+            entry.scheduled = true
             return entry
         }
         if let start { schedule(start, of: id, files: files) }
     }
 
-    /// Chunk `index` (missing or corrupt) is about to be written: if the
-    /// hashed prefix holds it, or the job is reading it, what was hashed may
-    /// not be the file's bytes once it is.
+    /// Chunk `index` (missing or corrupt) is about to be written. Inside the
+    /// hashed prefix, what was hashed will no longer be the file's bytes:
+    /// the state is dropped. The chunk the job is looking at is only marked:
+    /// almost always the job finds it unverified and stops there, harmlessly.
+    /// Called on every chunk write, so it never hops threads: it waits only
+    /// when it drops a state whose job is inside a block (a corrupt chunk
+    /// rewritten inside the hashed prefix, which is rare), for that block's
+    /// read and hash, about a millisecond.
     func willWrite(_ index: ChunkIndex, of id: UploadID) {
         let stale = entries.withLock { entries -> Entry? in
-            guard let entry = entries[id], index < entry.next || index == entry.reading else { return nil }
+            guard let entry = entries[id] else { return nil }
+            if index == entry.reading { entry.readingOverwritten = true }
+            guard index < entry.next else { return nil }
             return entries.removeValue(forKey: id)
         }
         if let stale { stop(stale) }
     }
 
     /// Hands the hashed prefix to `complete`, stopping the job first; nil
-    /// when there is none. Blocks (briefly): call it on an I/O thread.
+    /// when there is none, or when a write raced the chunk it was reading.
+    /// May wait for the job to leave its current block: call it on an I/O thread.
     func take(_ id: UploadID) -> PartialSHA256? {
         guard let entry = entries.withLock({ $0.removeValue(forKey: id) }) else { return nil }
         stop(entry)
-        return entry.partial
+        return entries.withLock { _ in entry.readingOverwritten ? nil : entry.partial }
     }
 
     /// The upload is gone (deleted, expired) or complete.
@@ -119,29 +135,52 @@ final class PrefixHashing: Sendable {
         entries.withLock { $0[id]?.hashedBytes }
     }
 
+    /// Stops the job of a removed entry. A job still queued stops by itself
+    /// when it runs (it checks `stopped` before touching `partial`); only one
+    /// inside `run` is waited for, at most one block's read and hash.
     private func stop(_ entry: Entry) {
-        let wasRunning = entries.withLock { _ in
+        let wait = entries.withLock { _ in
             entry.stopped = true
-            return entry.running
+            entry.stopWaiting = entry.stopWaiting || entry.inRun
+            return entry.inRun
         }
-        if wasRunning { entry.jobEnded.wait() }
+        if wait { entry.leftRun.wait() }
     }
 
     private func schedule(_ entry: Entry, of id: UploadID, files: Files) {
         Self.thread.submit { [self] state in
             guard case .active = state else {
-                finish(entry)
+                entries.withLock { _ in entry.scheduled = false }
                 return
             }
-            if run(entry, of: id, files: files) { schedule(entry, of: id, files: files) }
+            let enter = entries.withLock { _ in
+                entry.inRun = !entry.stopped
+                if !entry.inRun { entry.scheduled = false }
+                return entry.inRun
+            }
+            guard enter else { return }
+            let more = run(entry, of: id, files: files)
+            let after = entries.withLock { _ in
+                entry.inRun = false
+                // Ends the job in the same critical section as the decision,
+                // so a commit that set `lookAgain` just before is never lost.
+                let carryOn = !entry.stopped && (more || entry.lookAgain)
+                entry.lookAgain = false
+                entry.scheduled = carryOn
+                defer { entry.stopWaiting = false }
+                return (carryOn: carryOn, wake: entry.stopWaiting)
+            }
+            if after.wake { entry.leftRun.signal() }
+            if after.carryOn { schedule(entry, of: id, files: files) }
         }
     }
 
     /// Hashes verified chunks from `entry.next` on, for one slice. Answers
-    /// whether to carry on later (the slice ran out, not the chunks).
+    /// true when the slice ran out before the chunks did.
     private func run(_ entry: Entry, of id: UploadID, files: Files) -> Bool {
         guard let map = try? ChunkMapFile.open(files.map), let data = try? OwnedDescriptor.open(files.data, .readOnly) else {
-            return abandon(entry, of: id)
+            abandon(entry, of: id)
+            return false
         }
         defer {
             try? map.close()
@@ -156,56 +195,54 @@ final class PrefixHashing: Sendable {
             let index: ChunkIndex? = entries.withLock { _ in
                 guard !entry.stopped, entry.next.value < layout.chunkCount else { return nil }
                 entry.reading = entry.next
+                entry.readingOverwritten = false
+                entry.lookAgain = false
                 return entry.next
             }
-            guard let index, case .verified? = try? map.readEntry(index) else {
-                let again = entries.withLock { _ in
-                    defer { entry.lookAgain = false }
+            guard let index else { return false }
+            guard case .verified? = try? map.readEntry(index) else {
+                // Not there yet: a write of it, begun or not, touches nothing hashed.
+                entries.withLock { _ in
                     entry.reading = nil
-                    return entry.lookAgain && !entry.stopped
+                    entry.readingOverwritten = false
                 }
-                if again { continue }
-                return finish(entry)
+                return false
             }
             let range = layout.range(of: index)
             var offset = range.offset
             while offset < range.end {
-                guard !entries.withLock({ _ in entry.stopped }) else { return finish(entry) }
+                guard !entries.withLock({ _ in entry.stopped }) else { return false }
                 let block = UnsafeMutableRawBufferPointer(rebasing: buffer[0..<Int(min(Int64(buffer.count), range.end - offset))])
                 guard let read = try? data.read(fromAbsoluteOffset: offset, into: block), read == block.count else {
-                    // Part of a chunk is in the hash: this state can never be carried on.
-                    return abandon(entry, of: id)
+                    // Part of a chunk is in the hash, and the rest cannot be read.
+                    abandon(entry, of: id)
+                    return false
                 }
                 entry.partial.update(UnsafeRawBufferPointer(block))
                 offset += Int64(read)
             }
             budget -= range.length
-            entries.withLock { _ in
+            let clean = entries.withLock { _ in
+                guard !entry.readingOverwritten else { return false }
                 entry.next = index.advanced(by: 1)
                 entry.hashedBytes = range.end
                 entry.reading = nil
+                return true
+            }
+            guard clean else {
+                // The chunk was rewritten while it was read: its hash is of neither version.
+                abandon(entry, of: id)
+                return false
             }
         }
         return true
     }
 
-    /// The upload's files failed the job: drop its state, `complete` will read it all.
-    private func abandon(_ entry: Entry, of id: UploadID) -> Bool {
+    /// Drops the upload's state for good; `complete` will read the whole file.
+    private func abandon(_ entry: Entry, of id: UploadID) {
         entries.withLock { entries in
+            entry.stopped = true
             if entries[id] === entry { entries.removeValue(forKey: id) }
         }
-        return finish(entry)
-    }
-
-    /// The job ends: wake a `stop` waiting for it. Answers false (no more to do).
-    @discardableResult
-    private func finish(_ entry: Entry) -> Bool {
-        let wake = entries.withLock { _ in
-            entry.running = false
-            entry.reading = nil
-            return entry.stopped
-        }
-        if wake { entry.jobEnded.signal() }
-        return false
     }
 }
