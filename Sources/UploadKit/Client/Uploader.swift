@@ -130,8 +130,6 @@ public struct Uploader: Sendable {
     }
 }
 
-import Synchronization
-
 /// Chunks and bytes that crossed the wire.
 final class SentCounter: Sendable {
     private let state = Locked<(chunks: Int, bytes: Int64)>((0, 0))

@@ -1,7 +1,6 @@
 import CoreMetrics
 import Metrics
 import Prometheus
-import Synchronization
 
 /// The server's counters, in its own Prometheus registry (so that several
 /// servers in one process, as in the tests, do not share them).

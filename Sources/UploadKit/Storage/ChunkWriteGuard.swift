@@ -1,5 +1,3 @@
-import Synchronization
-
 /// One writer per chunk: a second request for a chunk that is being written
 /// is refused at once (it becomes a 409), never queued and never interleaved.
 public final class ChunkWriteGuard: Sendable {

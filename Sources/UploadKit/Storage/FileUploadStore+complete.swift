@@ -40,8 +40,7 @@ extension FileUploadStore {
                         throw error
                     }
                 }
-                self.openUploads.release(id)
-                self.prefixHashing.forget(id)
+                self.ended(id)
             } catch let error as IOError {
                 throw UploadError.storage(error)
             }

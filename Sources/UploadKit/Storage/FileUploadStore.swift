@@ -80,6 +80,14 @@ public final class FileUploadStore: UploadStore {
     func mapPath(_ id: UploadID) -> FilePath { options.directory.appending(id.rawValue + ".chunkmap") }
     func files(_ id: UploadID) -> PrefixHashing.Files { .init(data: dataPath(id), map: mapPath(id)) }
 
+    /// What the store keeps in memory for an upload in progress (its share
+    /// of the disk, its hashed prefix), let go once it completed, was
+    /// deleted or expired.
+    func ended(_ id: UploadID) {
+        openUploads.release(id)
+        prefixHashing.forget(id)
+    }
+
     /// Runs blocking file work on the I/O pool.
     func blocking<T: Sendable>(_ work: @escaping @Sendable () throws -> T) async throws -> T {
         try await io.runIfActive(work)
@@ -192,8 +200,7 @@ public final class FileUploadStore: UploadStore {
                 throw UploadError.storage(IOError("remove", path: self.mapPath(id), errno: Errno(rawValue: currentErrno())))
             }
             _ = unlink(self.dataPath(id).string)
-            self.openUploads.release(id)
-            self.prefixHashing.forget(id)
+            self.ended(id)
         }
     }
 
@@ -207,8 +214,7 @@ public final class FileUploadStore: UploadStore {
                 guard snapshot.state != .complete, snapshot.updatedAt.millisecondsSinceEpoch < cutoff else { continue }
                 if unlink(self.mapPath(id).string) == 0 {
                     _ = unlink(self.dataPath(id).string)
-                    self.openUploads.release(id)
-                    self.prefixHashing.forget(id)
+                    self.ended(id)
                     expired.append(id)
                 }
             }

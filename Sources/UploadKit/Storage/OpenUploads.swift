@@ -1,5 +1,3 @@
-import Synchronization
-
 /// The uploads in progress and the bytes each still has to write. A sparse
 /// data file takes no disk until its chunks arrive, so a creation is checked
 /// against the free disk minus what every open upload still needs (else ten

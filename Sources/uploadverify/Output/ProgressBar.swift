@@ -1,5 +1,4 @@
 import UploadKit
-import Synchronization
 
 #if canImport(Glibc)
 import Glibc

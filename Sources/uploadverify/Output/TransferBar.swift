@@ -1,4 +1,3 @@
-import Synchronization
 import UploadKit
 
 /// The upload's progress line on a terminal: bytes, rate, time left, chunks
