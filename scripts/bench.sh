@@ -78,18 +78,39 @@ make_data() {
     rm -f "$DATA.nomap.chunkmap"
 }
 
+# CPU time (user + system) a set of processes has used so far, in clock
+# ticks: how a server's share of one run is counted.
+cpu_ticks() { # cpu_ticks PID...
+    local pid total=0
+    for pid; do
+        # Fields 14 and 15 of /proc/PID/stat, summed over all its threads.
+        [[ -r /proc/$pid/stat ]] && total=$((total + $(awk '{print $14 + $15}' "/proc/$pid/stat")))
+    done
+    echo $total
+}
+CLK_TCK=$(getconf CLK_TCK)
+
 run_timed() { # run_timed PAIR ROUND SIDE COMMAND
-    local start end
+    local start end rss user sys servers ticks_before ticks_after
+    # CPU_PIDS_ours / CPU_PIDS_peer name the servers whose CPU time counts
+    # with that side's command (an upload's cost is the client's and the
+    # server's); unset, only the command's own counts.
+    servers=CPU_PIDS_$3
+    ticks_before=$(cpu_ticks ${!servers:-})
     start=$EPOCHREALTIME # no fork, unlike date +%s.%N
     # /usr/bin/time adds the same fork to both sides, and gives every run's
-    # peak RSS without extra runs. Output goes to a file, never a terminal (no
-    # progress bar), and is kept to explain a failure.
-    if ! eval "/usr/bin/time -f %M -o \"\$WORK/.rss\" $4" >"$WORK/last-run.log" 2>&1; then
+    # peak RSS and CPU time without extra runs. Output goes to a file, never a
+    # terminal (no progress bar), and is kept to explain a failure.
+    if ! eval "/usr/bin/time -f '%M %U %S' -o \"\$WORK/.rss\" $4" >"$WORK/last-run.log" 2>&1; then
         tail -5 "$WORK/last-run.log" >&2
         die "$1: $3 side failed: $4"
     fi
     end=$EPOCHREALTIME
-    printf '%s\t%s\t%s\t%s\t%s\n' "$1" "$2" "$3" $((${end/./} - ${start/./})) "$(tail -1 "$WORK/.rss")" >>"$SAMPLES"
+    ticks_after=$(cpu_ticks ${!servers:-})
+    read -r rss user sys < <(tail -1 "$WORK/.rss")
+    # Columns: pair, round, side, wall microseconds, peak RSS KiB, CPU microseconds.
+    printf '%s\t%s\t%s\t%s\t%s\t%s\n' "$1" "$2" "$3" $((${end/./} - ${start/./})) "$rss" \
+        "$(awk -v u="$user" -v s="$sys" -v t=$((ticks_after - ticks_before)) -v hz="$CLK_TCK" 'BEGIN {printf "%d", (u + s + t / hz) * 1e6}')" >>"$SAMPLES"
 }
 
 # bench_pair NAME MAX-RATIO OURS PEER [AFTER-OURS AFTER-PEER [ROUNDS]]
@@ -107,28 +128,40 @@ bench_pair() {
         run_timed "$name" "$round" peer "$peer"
         eval "$after_peer"
     done
-    printf '%s\t%s\t%s\t%s\n' "$name" "$target" "$ours" "$peer" >>"$PAIRS"
+    # A 5th column says the CPU samples include the servers' share.
+    printf '%s\t%s\t%s\t%s\t%s\n' "$name" "$target" "$ours" "$peer" "${CPU_PIDS_ours:+servers}" >>"$PAIRS"
 }
 
 # Medians, table, verdicts and results.tsv, from the raw samples.
 report() {
     python3 - "$PAIRS" "$SAMPLES" "$WORK/results.tsv" "$BYTES" "$ROUNDS" "$RSS_LIMIT_MIB" <<'PY'
-import sys, statistics as st
+import os, sys, statistics as st
 pairs_path, samples_path, out_path, size, rounds, rss_limit = sys.argv[1:]
 size, rss_limit = int(size), float(rss_limit)
-runs = {}  # (pair, side) -> [(round, seconds, rss KiB)]
+runs = {}  # (pair, side) -> [(round, seconds, rss KiB, CPU seconds)]
 for line in open(samples_path):
-    pair, rnd, side, us, rss = line.rstrip("\n").split("\t")
-    runs.setdefault((pair, side), []).append((int(rnd), int(us) / 1e6, int(rss)))
+    pair, rnd, side, us, rss, cpu_us = line.rstrip("\n").split("\t")
+    runs.setdefault((pair, side), []).append((int(rnd), int(us) / 1e6, int(rss), int(cpu_us) / 1e6))
 cols = ["pair", "bytes", "rounds", "ours_median_s", "peer_median_s", "median_ratio",
         "ours_gib_s", "peer_gib_s", "ours_peak_rss_mib", "peer_peak_rss_mib",
-        "target_ratio", "time_verdict", "rss_verdict", "ours_cmd", "peer_cmd"]
-rows, verdicts = [], []
+        "target_ratio", "time_verdict", "rss_verdict", "ours_cmd", "peer_cmd",
+        "ours_median_cpu_s", "peer_median_cpu_s", "cpu_includes_servers"]
+rows, verdicts, floors = [], [], []
+cores = os.cpu_count()
 for line in open(pairs_path):
-    name, target, ours_cmd, peer_cmd = line.rstrip("\n").split("\t")
+    fields = line.rstrip("\n").split("\t")
+    name, target, ours_cmd, peer_cmd = fields[:4]
+    with_servers = len(fields) > 4 and fields[4] == "servers"
     ours, peer = sorted(runs[(name, "ours")]), sorted(runs[(name, "peer")])
     ratio = st.median(o[1] / p[1] for o, p in zip(ours, peer))
     t_ours, t_peer = st.median(o[1] for o in ours), st.median(p[1] for p in peer)
+    cpu_ours, cpu_peer = st.median(o[3] for o in ours), st.median(p[3] for p in peer)
+    if with_servers:
+        # Work that needs cpu_ours seconds of CPU cannot finish in less than
+        # cpu_ours / cores of wall time, however it is spread.
+        floors.append(f"{name:15} CPU s per run, client + server (medians): ours {cpu_ours:.2f}, peer {cpu_peer:.2f}; "
+                      f"on {cores} cores ours needs >= {cpu_ours / cores:.2f} s, "
+                      f"{cpu_ours / cores / t_peer:.2f}x the peer's median time: the least ratio this machine allows")
     rss_ours, rss_peer = max(o[2] for o in ours) / 1024, max(p[2] for p in peer) / 1024
     peer_tool = peer_cmd.split()[0]
     if target == "-":
@@ -147,7 +180,7 @@ for line in open(pairs_path):
     gib = size / 2**30
     rows.append([name, size, rounds, f"{t_ours:.3f}", f"{t_peer:.3f}", f"{ratio:.3f}",
                  f"{gib / t_ours:.2f}", f"{gib / t_peer:.2f}", f"{rss_ours:.1f}", f"{rss_peer:.1f}",
-                 target, tv, rv, ours_cmd, peer_cmd])
+                 target, tv, rv, ours_cmd, peer_cmd, f"{cpu_ours:.3f}", f"{cpu_peer:.3f}", with_servers])
 with open(out_path, "w") as out:
     for r in [cols] + rows:
         out.write("\t".join(map(str, r)) + "\n")
@@ -159,6 +192,9 @@ for r in rows:
     print(f"{r[0]:15} {r[3]:>7} {r[4]:>7} {r[5]:>6} {r[6]:>10} {r[7]:>10} {r[8]:>12} {r[9]:>12}  {r[14]}")
 print()
 print("\n".join(verdicts))
+if floors:
+    print()
+    print("\n".join(floors))
 PY
 }
 
@@ -277,7 +313,11 @@ bench_client() {
     local peer='curl -sf -H "Expect:" -T "$DATA" "http://127.0.0.1:'$NGINX_PORT'/data.bin"'
     local clean_ours='rm -rf "$WORK"/srv/* "$WORK"/cache-*' clean_peer='rm -f "$WORK"/nginx/root/data.bin'
     # The target: upload at >= 0.8x the rate of curl -T to nginx, i.e. <= 1.25x its time.
-    bench_pair upload-3x8MiB 1.25 "$(ours_upload 3 "$base" '$DATA')" "$peer" "$clean_ours" "$clean_peer"
+    # Each side's CPU time counts its server's too (nginx: master and worker),
+    # for the floor the report gives: 2 cores can go no faster than that
+    # CPU time allows.
+    CPU_PIDS_ours=$SERVE_PID CPU_PIDS_peer="$NGINX_PID $(pgrep -P "$NGINX_PID" | tr '\n' ' ')" \
+        bench_pair upload-3x8MiB 1.25 "$(ours_upload 3 "$base" '$DATA')" "$peer" "$clean_ours" "$clean_peer"
 
     # The worker queue over 20 ms of round trip (10 ms each way), on a 256 MiB
     # file in 1 MiB chunks: many requests, so the round trips are what counts
@@ -321,7 +361,7 @@ CONF
 }
 
 bench_repair() { # bench_repair CHUNK-MiB
-    local mib=$1 round url id before after sent
+    local mib=$1 round url id before after sent rsync_sample
     rm -rf "$WORK"/srv/* "$WORK"/cache-*
     url=$(XDG_CACHE_HOME="$WORK/cache-repair" "$UV" upload "$DATA" --server "http://127.0.0.1:$SERVE_PORT" --chunk-size "${mib}MiB" --json | python3 -c 'import json,sys; print(json.load(sys.stdin)["url"])')
     id=${url##*/}
@@ -341,9 +381,21 @@ bench_repair() { # bench_repair CHUNK-MiB
         damage "$WORK/rsync/data.bin"
         run_timed "repair-${mib}MiB" "$round" peer "rsync --inplace --no-whole-file --stats \"\$DATA\" rsync://127.0.0.1:$RSYNC_PORT/bench/data.bin"
         sent=$(awk '/Total bytes sent/ {gsub(",", "", $4); print $4}' "$WORK/last-run.log")
+        if ((mib == 1)); then
+            # The floor: one SHA-256 pass over the file, against this round's
+            # rsync. A repair that confirms the SHA-256 must hash everything
+            # from the first damaged chunk on after that chunk is mended, in
+            # one stream on one core: at least 97.5% of this pass here.
+            rsync_sample=$(tail -1 "$SAMPLES")
+            run_timed sha256-pass "$round" ours "openssl dgst -sha256 \"\$DATA\""
+            printf '%s\n' "${rsync_sample/#repair-1MiB/sha256-pass}" >>"$SAMPLES"
+        fi
         printf '%s\t%s\t%s\t%s\n' "repair-${mib}MiB" "$round" $((after - before)) "$sent" >>"$WORK/repair-bytes.tsv"
     done
     printf '%s\t%s\t%s\t%s\n' "repair-${mib}MiB" 1.25 "uploadverify repair URL --from DATA" "rsync --inplace --no-whole-file" >>"$PAIRS"
+    if ((mib == 1)); then
+        printf '%s\t%s\t%s\t%s\n' sha256-pass - "openssl dgst -sha256 DATA" "rsync --inplace --no-whole-file (the repair-1MiB rounds)" >>"$PAIRS"
+    fi
     rm -f "$WORK/rsync/data.bin"
 }
 
@@ -385,7 +437,7 @@ main() {
         awk -F'\t' '{printf "  %s round %s: ours %d, rsync %d\n", $1, $2, $3, $4}' "$WORK/repair-bytes.tsv"
     fi
     [[ -n ${SERVER_PEAK_RSS_KIB:-} ]] && echo "server peak RSS over the receive-3x8MiB rounds: $((SERVER_PEAK_RSS_KIB / 1024)) MiB (target < 100 MiB)"
-    echo "raw samples: $SAMPLES (microseconds, KiB); results: $WORK/results.tsv"
+    echo "raw samples: $SAMPLES (wall microseconds, peak RSS KiB, CPU microseconds); results: $WORK/results.tsv"
 }
 
 main "$@"
