@@ -57,10 +57,13 @@ final class PrefixHashing: Sendable {
 
     private let entries = Locked<[UploadID: Entry]>([:])
 
-    /// Shared by every store in the process: hashing never takes more than one core.
+    /// Shared by every store in the process: hashing never takes more than one
+    /// core, and only the CPU time the requests leave over (it is ahead of need:
+    /// `complete` hashes whatever it had not reached).
     private static let thread: NIOThreadPool = {
         let pool = NIOThreadPool(numberOfThreads: 1)
         pool.start()
+        pool.submit { _ in BackgroundPriority.lowerCurrentThread() }
         return pool
     }()
 

@@ -87,4 +87,26 @@ extension FileUploadStoreTests {
             #expect(store.prefixHashing.hashedBytes(id) == nil)
         }
     }
+
+    /// Hashing ahead of `complete` must yield CPU time to the requests: its
+    /// one thread runs at a lower priority than the rest of the process.
+    @Test func theHashingThreadRunsAtALowerPriority() async throws {
+        try await withStore { (store, id) async throws in
+            try await send([0], to: store, id)
+            #expect(try await hashedPrefix(of: id, in: store, reaches: Int64(file.chunkSize)))
+            #expect(try threads(withNiceness: BackgroundPriority.niceness) == 1)
+        }
+    }
+
+    /// Threads of this process with this nice value (field 19 of
+    /// /proc/self/task/TID/stat).
+    func threads(withNiceness niceness: Int32) throws -> Int {
+        try FileManager.default.contentsOfDirectory(atPath: "/proc/self/task").filter { thread in
+            guard let stat = try? String(contentsOfFile: "/proc/self/task/\(thread)/stat", encoding: .utf8),
+                  let commandEnd = stat.lastIndex(of: ")") else { return false }
+            // The fields after the command name, which may hold spaces, start at field 3.
+            let fields = stat[stat.index(after: commandEnd)...].split(separator: " ")
+            return fields.count > 16 && fields[16] == "\(niceness)"
+        }.count
+    }
 }
