@@ -193,13 +193,9 @@ public enum ChunkMapCodec {
         return out.bytes
     }
 
-    /// A torn, damaged, misplaced or blank entry reads as `missing`, never `verified`.
-    static func decodeEntry<C: Collection<UInt8>>(_ bytes: C, index: ChunkIndex, headerCheck: UInt64) -> ChunkState {
-        Array(bytes).withUnsafeBytes { decodeEntry($0, index: index, headerCheck: headerCheck) }
-    }
-
-    /// The same, without a copy: a server decodes every entry of a map on
-    /// each chunk it receives, so this path allocates nothing.
+    /// A torn, damaged, misplaced or blank entry reads as `missing`, never
+    /// `verified`. Reads the bytes in place: a server decodes every entry of
+    /// a map on each chunk it receives, so this allocates nothing.
     static func decodeEntry(_ entry: UnsafeRawBufferPointer, index: ChunkIndex, headerCheck: UInt64) -> ChunkState {
         guard entry.count == ChunkMapFormat.entrySize else { return .missing }
         let digest = XXH3Digest(UInt64(bigEndian: entry.loadUnaligned(fromByteOffset: 0, as: UInt64.self)))

@@ -89,7 +89,7 @@ public final class ChunkMapFile: Sendable {
 
     public func readEntry(_ index: ChunkIndex) throws(IOError) -> ChunkState {
         let bytes = try descriptor.readBytes(at: entryOffset(index), count: ChunkMapFormat.entrySize)
-        return ChunkMapCodec.decodeEntry(bytes, index: index, headerCheck: headerCheck)
+        return bytes.withUnsafeBytes { ChunkMapCodec.decodeEntry($0, index: index, headerCheck: headerCheck) }
     }
 
     public func readEntries() throws(IOError) -> [ChunkState] {

@@ -52,7 +52,7 @@ public enum FileVerifier {
             : mapLayout
         let shaInSamePass = sameSize && wantSHA256
         let scan = try FileScan.scan(
-            file, layout: scanLayout, computeSHA256: shaInSamePass, continuing: shaInSamePass ? partial : nil, progress: progress)
+            file, layout: scanLayout, computeSHA256: shaInSamePass, continuing: partial, progress: progress)
 
         for index in mapLayout.indices {
             let range = mapLayout.range(of: index)
