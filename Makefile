@@ -32,6 +32,7 @@ TEST_FLAGS ?= --no-parallel
 test: test-deps
 	$(SWIFT) build --build-tests
 	$(SWIFT) test --skip-build $(TEST_FLAGS)
+	python3 -B -m unittest discover -s Tests/scripts
 	UPLOADVERIFY_BIN=.build/debug/uploadverify scripts/kill-loop.sh 3
 	Tests/browser/run.sh .build/debug/uploadverify
 
@@ -48,7 +49,7 @@ test-sanitizers: deps
 # libFuzzer on each parser of untrusted bytes for FUZZ_SECONDS (default 600)
 # each; new corpus inputs land in Fuzz/Corpus, crashes in Fuzz/Crashes.
 FUZZ_SECONDS ?= 600
-FUZZ_TARGETS ?= content-range digest-field upload-id chunkmap
+FUZZ_TARGETS ?= content-range digest-field upload-id chunkmap range-request
 fuzz: deps
 	UPLOADVERIFY_FUZZ=1 $(SWIFT) build -c release --sanitize=fuzzer --sanitize=address --scratch-path .build-fuzz --product Fuzz
 	for target in $(FUZZ_TARGETS); do \
@@ -57,10 +58,13 @@ fuzz: deps
 	    -max_len=4096 -artifact_prefix=Fuzz/Crashes/$$target/ -print_final_stats=1 || exit 1; \
 	done
 
-# Release build, then uploadverify against xxhsum/openssl (scripts/bench.sh;
-# env BENCH_SIZE, BENCH_ROUNDS, BENCH_DIR).
+# Release build (.build-release), then uploadverify against xxhsum, openssl,
+# nginx, curl and rsync (scripts/bench.py, which installs them through
+# scripts/install-deps.sh --bench; env BENCH_SIZE, BENCH_ROUNDS,
+# BENCH_SCALING_ROUNDS, BENCH_DIR, BENCH_ONLY, BENCH_BASELINE; BENCH_ARGS,
+# e.g. --rows 'verify-*', goes to the script).
 bench:
-	scripts/bench.sh
+	scripts/bench.py $(BENCH_ARGS)
 
 clean:
 	rm -rf .build .build-release .build-tsan .build-asan .build-fuzz bench-work

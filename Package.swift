@@ -63,7 +63,11 @@ let package = Package(
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),
             ],
             exclude: ["Web/types.d.ts"],
-            resources: ["index.html", "style.css", "uploader.js", "protocol.js", "worker-queue.js", "sha256.js", "hash-worker.js"]
+            resources: [
+                "index.html", "style.css", "uploader.js", "upload-view.js", "format.js", "uploadverify.js",
+                "upload-session.js", "resume-memory.js", "hashing.js", "protocol.js", "worker-queue.js", "sha256.js",
+                "hash-worker.js",
+            ]
                 .map { .embedInCode("Web/\($0)") },
             swiftSettings: swiftSettings
         ),

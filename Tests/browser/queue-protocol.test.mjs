@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import { loadWeb } from './load-web.mjs';
 
 const { WorkerQueue, QueueRemovedError } = await loadWeb('worker-queue.js');
-// protocol.js reads window.location only when creating an upload.
+// protocol.js reads the page's location only when creating an upload.
 const { parseHandshake, hasChunk, sha256OfField, metadata, UploadProblem } = await loadWeb('protocol.js');
 
 let failures = 0;

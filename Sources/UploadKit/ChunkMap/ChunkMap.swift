@@ -35,6 +35,22 @@ public struct ChunkMap: Sendable, Hashable {
         }
     }
 
+    /// Where the next append must start: the bytes before it are stored,
+    /// durably. The recorded offset, or the verified prefix when that
+    /// reaches further (chunks sent whole, or a status record that was torn
+    /// and reads as 0), but never past a chunk that is not verified and
+    /// that the recorded offset passes (an audit marked it corrupt).
+    public var appendOffset: Int64 {
+        let prefix = verifiedPrefixBytes
+        let recorded = min(status.appendOffset, layout.fileSize.bytes)
+        guard recorded > prefix else { return prefix }
+        // Every chunk wholly before the recorded offset must be verified; the
+        // one that holds it may be partly appended.
+        let wholeChunksBefore = Int(recorded / layout.chunkSize.bytes)
+        guard chunks[..<wholeChunksBefore].allSatisfy(\.isVerified) else { return prefix }
+        return recorded
+    }
+
     public func indices(where predicate: (ChunkState) -> Bool) -> [ChunkIndex] {
         layout.indices.filter { predicate(self[$0]) }
     }
@@ -57,16 +73,22 @@ public struct ChunkMapHeader: Sendable, Hashable {
     }
 }
 
-/// What changes as an upload progresses, rewritten as one record.
+/// What changes as an upload progresses as a whole, rewritten as one record
+/// (the map's status record).
 public struct ChunkMapStatus: Sendable, Hashable {
     public var state: UploadState
     /// The SHA-256 computed from the file's bytes, once confirmed.
     public var sha256: SHA256Digest?
     public var updatedAt: Timestamp
+    /// Bytes stored contiguously from offset 0 by appends, recorded only once
+    /// they were synced (version 2; 0 in a version 1 map). Never trusted
+    /// alone: see `ChunkMap.appendOffset`.
+    public var appendOffset: Int64
 
-    public init(state: UploadState, sha256: SHA256Digest? = nil, updatedAt: Timestamp = .now) {
+    public init(state: UploadState, sha256: SHA256Digest? = nil, updatedAt: Timestamp = .now, appendOffset: Int64 = 0) {
         self.state = state
         self.sha256 = sha256
         self.updatedAt = updatedAt
+        self.appendOffset = appendOffset
     }
 }

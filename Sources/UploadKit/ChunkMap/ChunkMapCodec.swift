@@ -82,7 +82,7 @@ public enum ChunkMapCodec {
         var reader = ByteReader(prefix)
         reader.skip(8)
         let version: UInt16 = reader.read()
-        guard version == ChunkMapFormat.version else { throw .unsupportedVersion(version) }
+        guard ChunkMapFormat.readableVersions.contains(version) else { throw .unsupportedVersion(version) }
         let check = prefix[0..<120].withUnsafeBytes { XXH3Hasher.hash($0, seed: 0) }
         var checkReader = ByteReader(prefix[120..<128])
         guard checkReader.read() as UInt64 == check else {
@@ -101,7 +101,7 @@ public enum ChunkMapCodec {
         let entrySize: UInt16 = reader.read()
         guard headerSize == ChunkMapFormat.headerSize, statusSize == ChunkMapFormat.statusSize,
             entrySize == ChunkMapFormat.entrySize
-        else { throw .damagedHeader("its record sizes are not those of version 1") }
+        else { throw .damagedHeader("its record sizes are not those of versions 1 and 2") }
         let algorithm: UInt8 = reader.read()
         guard algorithm == ChunkMapFormat.algorithmXXH3_64 else { throw .unsupportedAlgorithm(algorithm) }
         let flags: UInt8 = reader.read()
@@ -155,13 +155,14 @@ public enum ChunkMapCodec {
         out.appendZeros(6)
         out.append(UInt64(bitPattern: status.updatedAt.millisecondsSinceEpoch))
         out.append(status.sha256?.bytes ?? [UInt8](repeating: 0, count: 32))
-        out.appendZeros(8)
+        out.append(UInt64(status.appendOffset))
         out.append(out.bytes.withUnsafeBytes { XXH3Hasher.hash($0, seed: headerCheck) })
         return out.bytes
     }
 
-    /// A damaged status record reads as "receiving, SHA-256 unknown": the
-    /// conservative reading, which only costs a completion being redone.
+    /// A damaged status record reads as "receiving, SHA-256 unknown, append
+    /// offset 0": the conservative reading, which only costs a completion
+    /// being redone (and an append resuming from the verified prefix).
     static func decodeStatus<C: Collection<UInt8>>(_ bytes: C, headerCheck: UInt64, createdAt: Timestamp) -> ChunkMapStatus {
         let record = Array(bytes)
         let fallback = ChunkMapStatus(state: .receiving, sha256: nil, updatedAt: createdAt)
@@ -172,14 +173,14 @@ public enum ChunkMapCodec {
         reader.skip(6)
         let updatedAt: UInt64 = reader.read()
         let sha = reader.readBytes(32)
-        reader.skip(8)
+        let appendOffset: UInt64 = reader.read()
         let check: UInt64 = reader.read()
         guard record[0..<56].withUnsafeBytes({ XXH3Hasher.hash($0, seed: headerCheck) }) == check,
-            let state = UploadState(code: code)
+            let state = UploadState(code: code), appendOffset <= UInt64(Int64.max)
         else { return fallback }
         return ChunkMapStatus(
             state: state, sha256: flags & 1 == 1 ? SHA256Digest(bytes: sha) : nil,
-            updatedAt: Timestamp(millisecondsSinceEpoch: Int64(bitPattern: updatedAt)))
+            updatedAt: Timestamp(millisecondsSinceEpoch: Int64(bitPattern: updatedAt)), appendOffset: Int64(appendOffset))
     }
 
     // MARK: Entries

@@ -19,7 +19,7 @@ public final class ChunkMapFile: Sendable {
     public let header: ChunkMapHeader
     private let headerCheck: UInt64
     private let entriesOffset: Int64
-    private let descriptor: OwnedDescriptor
+    let descriptor: OwnedDescriptor
 
     private init(path: FilePath, descriptor: OwnedDescriptor, header: ChunkMapCodec.DecodedHeader) {
         self.path = path
@@ -39,7 +39,7 @@ public final class ChunkMapFile: Sendable {
         let file = try OwnedDescriptor.open(
             temporary, .writeOnly, options: [.create, .exclusiveCreate], permissions: [.ownerReadWrite, .groupRead, .otherRead])
         do throws(IOError) {
-            try file.write(toAbsoluteOffset: 0, bytes)
+            try file.writeAll(toAbsoluteOffset: 0, bytes)
             if sync { try file.dataSync() }
             try file.close()
             guard rename(temporary.string, path.string) == 0 else {
@@ -82,6 +82,31 @@ public final class ChunkMapFile: Sendable {
 
     public func close() throws(IOError) { try descriptor.close() }
 
+    /// The file size and status record of the map at `path`, read with one
+    /// `pread` and no more checks than the status record's own: for scans
+    /// of a whole directory (a creation counts every open upload), where
+    /// opening each map fully cost more than the rest of the request.
+    static func peekStatus(atPath path: String) -> (fileSize: Int64, status: ChunkMapStatus)? {
+        let fd = Glibc.open(path, O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else { return nil }
+        defer { Glibc.close(fd) }
+        let count = ChunkMapFormat.headerSize + ChunkMapFormat.statusSize
+        var bytes = [UInt8](repeating: 0, count: count)
+        guard bytes.withUnsafeMutableBytes({ pread(fd, $0.baseAddress, count, 0) }) == count,
+            let prefix = try? ChunkMapCodec.decodeHeaderPrefix(bytes)
+        else { return nil }
+        var reader = ByteReader(prefix[24..<48])
+        let fileSize: UInt64 = reader.read()
+        reader.skip(16)
+        var checkReader = ByteReader(prefix[120..<128])
+        var createdReader = ByteReader(prefix[48..<56])
+        let status = ChunkMapCodec.decodeStatus(
+            bytes[ChunkMapFormat.statusOffset..<count], headerCheck: checkReader.read(),
+            createdAt: Timestamp(millisecondsSinceEpoch: Int64(bitPattern: createdReader.read())))
+        guard fileSize <= UInt64(Int64.max) else { return nil }
+        return (Int64(fileSize), status)
+    }
+
     public func readStatus() throws(IOError) -> ChunkMapStatus {
         let bytes = try descriptor.readBytes(at: Int64(ChunkMapFormat.statusOffset), count: ChunkMapFormat.statusSize)
         return ChunkMapCodec.decodeStatus(bytes, headerCheck: headerCheck, createdAt: header.createdAt)
@@ -98,21 +123,52 @@ public final class ChunkMapFile: Sendable {
         return bytes.withUnsafeBytes { ChunkMapCodec.decodeEntries($0, count: layout.chunkCount, headerCheck: headerCheck) }
     }
 
+    /// The status record and every entry, in one read: a map that other
+    /// writers change as it is read is seen as of one moment for each record
+    /// (a record is written by one positioned write), never half old.
     public func readMap() throws(IOError) -> ChunkMap {
-        ChunkMap(header: header, status: try readStatus(), chunks: try readEntries())
+        let start = Int64(ChunkMapFormat.statusOffset)
+        let bytes = try descriptor.readBytes(at: start, count: Int(entriesOffset - start) + layout.chunkCount * ChunkMapFormat.entrySize)
+        return bytes.withUnsafeBytes { raw in
+            let status = ChunkMapCodec.decodeStatus(raw.prefix(ChunkMapFormat.statusSize), headerCheck: headerCheck, createdAt: header.createdAt)
+            let entries = UnsafeRawBufferPointer(rebasing: raw[min(raw.count, Int(entriesOffset - start))...])
+            let chunks = ChunkMapCodec.decodeEntries(entries, count: layout.chunkCount, headerCheck: headerCheck)
+            return ChunkMap(header: header, status: status, chunks: chunks)
+        }
     }
+
+    /// True once the map was removed (the upload deleted or expired) while
+    /// this descriptor held it open: a writer that waited for a lock checks
+    /// it before writing anything.
+    public func isRemoved() throws(IOError) -> Bool {
+        var info = stat()
+        guard fstat(descriptor.raw.rawValue, &info) == 0 else {
+            throw IOError("stat", path: path, errno: Errno(rawValue: currentErrno()))
+        }
+        return info.st_nlink == 0
+    }
+
+    /// The bytes a lock on `region` covers (the layout is `ChunkMapRegion`'s).
+    func lockedBytes(_ region: ChunkMapRegion) -> ByteRange {
+        switch region {
+        case .append: ByteRange(offset: 0, length: 1)
+        case .upload: ByteRange(offset: Int64(ChunkMapFormat.statusOffset), length: Int64(ChunkMapFormat.statusSize))
+        case .chunk(let index): ByteRange(offset: entryOffset(index), length: Int64(ChunkMapFormat.entrySize))
+        }
+    }
+
 
     /// Rewrites one entry with a single positioned write.
     public func write(_ state: ChunkState, at index: ChunkIndex) throws(IOError) {
         precondition(layout.contains(index), "chunk \(index) is outside this map")
         let bytes = ChunkMapCodec.encodeEntry(state, index: index, headerCheck: headerCheck)
-        try descriptor.write(toAbsoluteOffset: entryOffset(index), bytes)
+        try descriptor.writeAll(toAbsoluteOffset: entryOffset(index), bytes)
     }
 
     /// Rewrites the status record with a single positioned write.
     public func write(_ status: ChunkMapStatus) throws(IOError) {
         let bytes = ChunkMapCodec.encodeStatus(status, headerCheck: headerCheck)
-        try descriptor.write(toAbsoluteOffset: Int64(ChunkMapFormat.statusOffset), bytes)
+        try descriptor.writeAll(toAbsoluteOffset: Int64(ChunkMapFormat.statusOffset), bytes)
     }
 
     public func sync() throws(IOError) { try descriptor.dataSync() }
@@ -127,7 +183,7 @@ extension OwnedDescriptor {
     func readBytes(at offset: Int64, count: Int) throws(IOError) -> [UInt8] {
         var bytes = [UInt8](repeating: 0, count: count)
         let result: Result<Int, IOError> = bytes.withUnsafeMutableBytes { buffer in
-            Result { () throws(IOError) in try self.read(fromAbsoluteOffset: offset, into: buffer) }
+            Result { () throws(IOError) in try self.readAll(fromAbsoluteOffset: offset, into: buffer) }
         }
         bytes.removeLast(count - (try result.get()))
         return bytes

@@ -67,7 +67,7 @@ public struct Repairer: Sendable {
         defer { try? file.close() }
         if try file.size() != remote.layout.fileSize.bytes { try file.resize(to: remote.layout.fileSize.bytes) }
         let local = try await Self.map(file, layout: remote.layout, computeSHA256: false)
-        let ranges = ChunkMapDiff.changed(from: local, to: remote).map { remote.layout.range(of: $0) }
+        let ranges = try ChunkMapDiff.differences(local, remote).map(\.range)
         let moved = SentCounter()
         try await WorkerQueue(concurrency: concurrency).run(AsyncStream(ranges)) { range in
             moved.add(try await client.download(url, range: range, into: file))
@@ -99,7 +99,7 @@ public struct Repairer: Sendable {
         defer { try? output.close() }
         if try output.size() != layout.fileSize.bytes { try output.resize(to: layout.fileSize.bytes) }
         let damaged = try await Self.map(output, layout: layout, computeSHA256: false)
-        let ranges = ChunkMapDiff.changed(from: damaged, to: good).map { layout.range(of: $0) }
+        let ranges = try ChunkMapDiff.differences(damaged, good).map(\.range)
         try await NIOThreadPool.singleton.runIfActive {
             let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: FileRangeReader.blockSize, alignment: 4096)
             defer { buffer.deallocate() }
@@ -107,8 +107,8 @@ public struct Repairer: Sendable {
                 var offset = range.offset
                 while offset < range.end {
                     let block = UnsafeMutableRawBufferPointer(rebasing: buffer[0..<Int(min(Int64(buffer.count), range.end - offset))])
-                    guard try input.read(fromAbsoluteOffset: offset, into: block) == block.count else { throw ClientError.fileChanged(source) }
-                    try output.write(toAbsoluteOffset: offset, UnsafeRawBufferPointer(block))
+                    guard try input.readAll(fromAbsoluteOffset: offset, into: block) == block.count else { throw ClientError.fileChanged(source) }
+                    try output.writeAll(toAbsoluteOffset: offset, UnsafeRawBufferPointer(block))
                     offset += Int64(block.count)
                 }
             }
@@ -143,9 +143,3 @@ extension AsyncStream where Element: Sendable {
     }
 }
 
-extension ChunkMapDiff {
-    /// The chunks whose bytes in `from` are not those of `to` (every chunk of `to` verified).
-    public static func changed(from: ChunkMap, to: ChunkMap) -> [ChunkIndex] {
-        to.layout.indices.filter { from[$0].digest != to[$0].digest || !from[$0].isVerified }
-    }
-}

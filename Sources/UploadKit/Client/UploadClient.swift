@@ -11,7 +11,7 @@ import FoundationEssentials
 import Foundation
 #endif
 
-/// The HTTP API (PROTOCOL.md) from the client's side: one method per call,
+/// The HTTP API (docs/PROTOCOL.md) from the client's side: one method per call,
 /// answers typed, problems turned into `ClientError`.
 public final class UploadClient: Sendable {
     private let http: HTTPClient
@@ -85,13 +85,13 @@ public final class UploadClient: Sendable {
         return try UploadURL(parsing: location.hasPrefix("/") ? server + location : location)
     }
 
-    public func handshake(_ url: UploadURL) async throws(ClientError) -> UploadStatus {
+    public func handshake(_ url: UploadURL) async throws(ClientError) -> Handshake {
         let answer = try await send(.HEAD, url.description)
         guard answer.status == 200 else {
             if answer.status == 404 { throw .server(status: 404, type: "upload-not-found", detail: "no upload at \(url)") }
             throw failure(answer)
         }
-        return try UploadStatus(headers: answer.headers)
+        do { return try Handshake(headers: answer.headers) } catch { throw .badAnswer(error.description) }
     }
 
     /// Sends one chunk with its `xxh3` Content-Digest. Answers the
@@ -144,7 +144,7 @@ public final class UploadClient: Sendable {
                 guard offset + Int64(buffer.readableBytes) <= range.end else { throw ClientError.badAnswer("more bytes than the range asked for") }
                 let at = offset
                 try await NIOThreadPool.singleton.runIfActive {
-                    try buffer.withUnsafeReadableBytes { bytes throws(IOError) in try file.write(toAbsoluteOffset: at, bytes) }
+                    try buffer.withUnsafeReadableBytes { bytes throws(IOError) in try file.writeAll(toAbsoluteOffset: at, bytes) }
                 }
                 offset += Int64(buffer.readableBytes)
             }

@@ -41,7 +41,7 @@ public struct Uploader: Sendable {
         let size = fingerprint.size
 
         var url = explicitURL
-        var status: UploadStatus?
+        var status: Handshake?
         var resumed = false
         if url == nil, let previous = state.lookup(fingerprint, server: server) { url = previous.url }
         if let known = url {

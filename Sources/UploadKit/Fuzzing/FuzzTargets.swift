@@ -8,6 +8,7 @@ public enum FuzzTarget: String, CaseIterable, Sendable {
     case digestField = "digest-field"
     case uploadID = "upload-id"
     case chunkMap = "chunkmap"
+    case rangeRequest = "range-request"
 
     public func run(_ bytes: UnsafeRawBufferPointer) {
         switch self {
@@ -15,6 +16,7 @@ public enum FuzzTarget: String, CaseIterable, Sendable {
         case .digestField: Self.digestField(String(decoding: bytes, as: UTF8.self))
         case .uploadID: Self.uploadID(String(decoding: bytes, as: UTF8.self))
         case .chunkMap: Self.chunkMap(Array(bytes))
+        case .rangeRequest: Self.rangeRequest(String(decoding: bytes, as: UTF8.self))
         }
     }
 
@@ -38,6 +40,15 @@ public enum FuzzTarget: String, CaseIterable, Sendable {
         // The only ids that may ever name a path: 32 lowercase hex digits.
         precondition(id.rawValue.utf8.count == 32 && id.rawValue.utf8.allSatisfy { (0x30...0x39).contains($0) || (0x61...0x66).contains($0) })
         precondition(UploadID(id.rawValue) == id)
+    }
+
+    private static func rangeRequest(_ text: String) {
+        for size: Int64 in [0, 1, 1000, Int64.max] {
+            guard case .satisfiable(let range) = RangeRequest.parse(text, fileSize: size) else { continue }
+            precondition(range.length > 0 && range.end <= size, "accepted \(text) for \(size) bytes as \(range)")
+            let again = RangeRequest.parse("bytes=\(range.offset)-\(range.lastByte)", fileSize: size)
+            precondition(again == .satisfiable(range), "round trip of \(text)")
+        }
     }
 
     private static func chunkMap(_ bytes: [UInt8]) {

@@ -69,6 +69,12 @@ public struct ChunkLayout: Sendable, Hashable {
         return ByteRange(offset: offset, length: min(chunkSize.bytes, fileSize.bytes - offset))
     }
 
+    /// The chunk that holds byte `offset` (which must be inside the file).
+    public func chunk(containing offset: Int64) -> ChunkIndex {
+        precondition(offset >= 0 && offset < fileSize.bytes, "byte \(offset) is outside a file of \(fileSize.bytes) bytes")
+        return ChunkIndex(Int(offset / chunkSize.bytes))
+    }
+
     /// The chunk a byte range names exactly, if it names one: it must start on
     /// a chunk boundary and have that chunk's exact length.
     public func chunk(exactly range: ByteRange) -> ChunkIndex? {

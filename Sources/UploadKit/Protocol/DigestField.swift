@@ -20,6 +20,9 @@ public struct DigestField: Sendable, Hashable {
 
     public var isEmpty: Bool { sha256 == nil && xxh3 == nil }
 
+    /// What the field claims, in the store's terms.
+    public var expected: ExpectedDigests { ExpectedDigests(xxh3: xxh3, sha256: sha256) }
+
     public static func parse(_ value: String) throws(DigestFieldError) -> DigestField {
         var parser = StructuredFieldValueParser(Array(value.utf8))
         let dictionary: OrderedMap<String, ItemOrInnerList>

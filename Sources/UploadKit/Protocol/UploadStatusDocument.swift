@@ -79,11 +79,68 @@ public struct AuditDocument: Codable, Sendable {
     public let checkedChunks: Int
     public let corrupt: [Int]
     public let sha256Matches: Bool?
+    /// What was found wrong, with ranges and both digests (absent from
+    /// servers before version 2 of the contract).
+    public let findings: [FindingDocument]?
+
+    public init(_ report: AuditReport) {
+        checkedChunks = report.checkedChunks
+        corrupt = report.corrupt.map(\.value)
+        sha256Matches = report.sha256Matches
+        findings = report.findings.map(FindingDocument.init)
+    }
 
     public func encode(to encoder: any Encoder) throws {
         var container = encoder.container(keyedBy: CodingKeys.self)
         try container.encode(checkedChunks, forKey: .checkedChunks)
         try container.encode(corrupt, forKey: .corrupt)
         try container.encode(sha256Matches, forKey: .sha256Matches)
+        try container.encode(findings ?? [], forKey: .findings)
+    }
+}
+
+/// One integrity finding, as the audit answer, a problem and `--json` carry it.
+public struct FindingDocument: Codable, Sendable, Equatable {
+    /// `corrupt`, `missing`, `size-mismatch` or `sha256-mismatch`.
+    public let kind: String
+    public let index: Int?
+    public let offset: Int64?
+    public let length: Int64?
+    public let expected: String?
+    public let actual: String?
+
+    public init(_ finding: IntegrityFinding) {
+        switch finding {
+        case .corrupt(let index, let range, let expected, let actual):
+            (kind, self.index, offset, length) = ("corrupt", index.value, range.offset, range.length)
+            (self.expected, self.actual) = (expected.description, actual.description)
+        case .missing(let index, let range):
+            (kind, self.index, offset, length, expected, actual) = ("missing", index.value, range.offset, range.length, nil, nil)
+        case .sizeMismatch(let expected, let actual):
+            (kind, index, offset, length) = ("size-mismatch", nil, nil, nil)
+            (self.expected, self.actual) = (String(expected), String(actual))
+        case .sha256Mismatch(let expected, let actual):
+            (kind, index, offset, length) = ("sha256-mismatch", nil, nil, nil)
+            (self.expected, self.actual) = (expected.description, actual.description)
+        }
+    }
+
+    /// Back to the finding (nil for a document this version cannot read).
+    public var finding: IntegrityFinding? {
+        switch kind {
+        case "corrupt":
+            guard let index, let offset, let length, let expected = expected.flatMap({ try? XXH3Digest(hex: $0) }),
+                let actual = actual.flatMap({ try? XXH3Digest(hex: $0) }), index >= 0, offset >= 0, length >= 0
+            else { return nil }
+            return .corrupt(ChunkIndex(index), ByteRange(offset: offset, length: length), expected: expected, actual: actual)
+        case "missing":
+            guard let index, let offset, let length, index >= 0, offset >= 0, length >= 0 else { return nil }
+            return .missing(ChunkIndex(index), ByteRange(offset: offset, length: length))
+        case "sha256-mismatch":
+            guard let expected = expected.flatMap({ try? SHA256Digest(hex: $0) }), let actual = actual.flatMap({ try? SHA256Digest(hex: $0) }) else { return nil }
+            return .sha256Mismatch(expected: expected, actual: actual)
+        default:
+            return nil
+        }
     }
 }

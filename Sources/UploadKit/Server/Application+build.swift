@@ -11,7 +11,7 @@ public func buildApplication(_ options: ServerOptions, logger: Logger = Logger(l
     let store = try FileUploadStore(
         options: .init(
             directory: options.dataDirectory, maxUploadSize: options.maxUploadSize, fsync: options.fsync,
-            maxOpenUploads: options.maxOpenUploads, crashSwitch: options.crashSwitch))
+            maxOpenUploads: options.maxOpenUploads, crashProbe: options.crashProbe))
     let metrics = ServerMetrics()
     let router = buildRouter(store: store, metrics: metrics, options: options)
     var app = Application(
@@ -39,7 +39,7 @@ public func buildRouter(store: any UploadStore, metrics: ServerMetrics, options:
     }
     WebRoutes.register(on: router)
     UploadRoutes(
-        store: store, metrics: metrics, chunkGrace: options.chunkGrace, minimumRate: options.minimumRate, crashSwitch: options.crashSwitch)
+        store: store, metrics: metrics, chunkGrace: options.chunkGrace, minimumRate: options.minimumRate, crashProbe: options.crashProbe)
         .register(on: router)
     return router
 }

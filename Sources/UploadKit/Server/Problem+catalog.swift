@@ -7,8 +7,6 @@ extension Problem {
         switch error {
         case .notFound:
             self.init(.notFound, "upload-not-found", title: "No such upload", detail: error.description)
-        case .invalidLength:
-            self.init(.badRequest, "invalid-upload-length", title: "Invalid Upload-Length", detail: error.description)
         case .tooLarge:
             self.init(.contentTooLarge, "upload-too-large", title: "Upload too large", detail: error.description)
         case .invalidChunkSize(let layoutError):
@@ -18,23 +16,38 @@ extension Problem {
             self.init(.init(code: 507, reasonPhrase: "Insufficient Storage"), "insufficient-storage", title: "Not enough free disk", detail: error.description)
         case .tooManyUploads:
             self.init(.serviceUnavailable, "too-many-uploads", title: "Too many uploads in progress", detail: error.description)
-        case .lengthMismatch(_, let length):
-            self = .rangeNotAChunk(error, uploadLength: length)
-        case .notAWholeChunk(_, let layout):
-            self = .rangeNotAChunk(error, uploadLength: layout.fileSize.bytes)
+        case .noSuchChunk:
+            self.init(.rangeNotSatisfiable, "range-not-a-chunk", title: "No such chunk", detail: error.description)
         case .bodyTooShort:
             self.init(.badRequest, "body-too-short", title: "Body shorter than its range", detail: error.description)
         case .bodyTooLong:
             self.init(.badRequest, "body-too-long", title: "Body longer than its range", detail: error.description)
         case .bodyTimedOut:
             self.init(.requestTimeout, "chunk-timeout", title: "Chunk body too slow", detail: error.description)
-        case .digestMismatch(_, let index, let expected, let actual):
-            self.init(.unprocessableContent, "digest-mismatch", title: "Content-Digest does not match the body", detail: error.description)
+        case .digestMismatch(let algorithm, let index, let expected, let actual):
+            self.init(
+                .unprocessableContent, "digest-mismatch", title: "Content-Digest does not match the body",
+                detail: "chunk \(index): Content-Digest \(algorithm) is \(expected), the body's is \(actual)")
             body.index = index.value
             body.expected = expected
             body.actual = actual
         case .chunkBusy(let index):
             self.init(.conflict, "chunk-busy", title: "Chunk being written", detail: error.description)
+            body.index = index.value
+        case .appendBusy:
+            self.init(.conflict, "append-busy", title: "Append in progress", detail: error.description)
+        case .offsetMismatch(_, let expected):
+            self.init(.conflict, "mismatching-upload-offset", title: "Append does not start at the upload's offset", detail: error.description)
+            body.offset = expected
+        case .pastTheEnd:
+            self.init(.badRequest, "past-the-end", title: "Body runs past the upload's length", detail: error.description)
+        case .checksumMismatch:
+            self.init(.init(code: 460, reasonPhrase: "Checksum Mismatch"), "checksum-mismatch", title: "Checksum mismatch", detail: error.description)
+        case .appendCutShort(let kept):
+            self.init(.badRequest, "body-too-short", title: "Body ended early", detail: error.description)
+            body.offset = kept
+        case .appendConflict(let index):
+            self.init(.conflict, "chunk-conflict", title: "Chunk already verified with other bytes", detail: error.description)
             body.index = index.value
         case .chunkConflict(let index):
             self.init(.conflict, "chunk-conflict", title: "Chunk already verified with other bytes", detail: error.description)
@@ -42,7 +55,9 @@ extension Problem {
         case .uploadComplete:
             self.init(.conflict, "upload-complete", title: "Upload already complete", detail: error.description)
         case .sha256Required:
-            self.init(.badRequest, "sha256-required", title: "Repr-Digest with sha-256 required", detail: error.description)
+            self.init(
+                .badRequest, "sha256-required", title: "Repr-Digest with sha-256 required",
+                detail: "Repr-Digest: sha-256=:…: is required to complete an upload that announced no SHA-256 at creation")
         case .sha256Disagrees(let creation, let completion):
             self.init(.badRequest, "sha256-disagrees", title: "SHA-256 differs from the one given at creation", detail: error.description)
             body.expected = creation.description
@@ -51,9 +66,10 @@ extension Problem {
             self.init(.conflict, "upload-incomplete", title: "Chunks missing", detail: error.description)
             body.missing = missing.map(\.value)
             body.corrupt = corrupt.map(\.value)
-        case .corrupt(let chunks):
+        case .corrupt(let findings):
             self.init(.unprocessableContent, "chunks-corrupt", title: "Chunks corrupt on disk", detail: error.description)
-            body.corrupt = chunks.map(\.value)
+            body.corrupt = findings.compactMap { $0.chunk?.index.value }
+            body.findings = findings.map(FindingDocument.init)
         case .dataSizeMismatch(let expected, let actual):
             self.init(.unprocessableContent, "data-size-mismatch", title: "Data file size differs from Upload-Length", detail: error.description)
             body.expected = String(expected)
@@ -64,6 +80,8 @@ extension Problem {
             body.actual = actual.description
         case .notComplete:
             self.init(.conflict, "upload-not-complete", title: "Upload not complete", detail: error.description)
+        case .rangeOutsideFile(_, let size):
+            self.init(.rangeNotSatisfiable, "range-not-satisfiable", title: "Range not satisfiable", detail: error.description, headers: [.contentRange: "bytes */\(size)"])
         case .damagedMap:
             self.init(.internalServerError, "chunk-map-damaged", title: "Chunk map damaged", detail: error.description)
         case .storage(let io) where io.isOutOfSpace:
@@ -74,10 +92,10 @@ extension Problem {
     }
 
     /// 416 with `Content-Range: bytes */LENGTH`, as RFC 9110 asks.
-    static func rangeNotAChunk(_ error: any Error, uploadLength: Int64) -> Problem {
+    static func rangeNotAChunk(_ detail: String, uploadLength: Int64) -> Problem {
         Problem(
             .rangeNotSatisfiable, "range-not-a-chunk", title: "Content-Range is not one whole chunk of this upload",
-            detail: "\(error)", headers: [.contentRange: "bytes */\(uploadLength)"])
+            detail: detail, headers: [.contentRange: "bytes */\(uploadLength)"])
     }
 
     static func badHeader(_ name: String, _ detail: String) -> Problem {

@@ -23,6 +23,11 @@ public struct Problem: HTTPResponseError, Sendable {
         public var expected: String?
         public var actual: String?
         public var smallestChunkSize: Int64?
+        /// Where an append must start (after `mismatching-upload-offset`, or
+        /// what an append cut short kept).
+        public var offset: Int64?
+        /// Each chunk found wrong on disk, with its range and digests.
+        public var findings: [FindingDocument]?
     }
 
     public static let typePrefix = "https://uploadverify.dev/problems/"

@@ -25,8 +25,8 @@ public struct ServerOptions: Sendable {
     public var shutdownGrace: Duration = .seconds(30)
     /// Serve HTTPS with this certificate chain and key (PEM files).
     public var tls: TLSFiles?
-    /// Tests only (`UPLOADVERIFY_CRASH_AT`): dies at a point of a chunk write.
-    public var crashSwitch: CrashSwitch?
+    /// Tests only (`UPLOADVERIFY_CRASH_AT`): dies at a point of a chunk write or append.
+    public var crashProbe: (any CrashProbe)?
 
     public init() {}
 }

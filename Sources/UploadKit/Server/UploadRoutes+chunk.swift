@@ -33,8 +33,8 @@ extension UploadRoutes {
             case .malformed: throw Problem.badHeader("Content-Range", error.description)
             case .unsatisfiable:
                 // RFC 9110: a 416 names the resource's real length, not the client's.
-                let length = try await store.snapshot(id).layout.fileSize.bytes
-                throw Problem.rangeNotAChunk(error, uploadLength: length)
+                let length = try await store.layout(id).fileSize.bytes
+                throw Problem.rangeNotAChunk(error.description, uploadLength: length)
             }
         }
         if let lengthText = request.headers[.contentLength] {
@@ -42,14 +42,25 @@ extension UploadRoutes {
                 throw Problem.badHeader("Content-Length", "Content-Length \(lengthText) disagrees with Content-Range '\(rangeText)' (\(range.range.length) bytes)")
             }
         }
+        let layout = try await store.layout(id)
+        guard range.completeLength == layout.fileSize.bytes else {
+            throw Problem.rangeNotAChunk(
+                "Content-Range '\(range.headerValue)' names a length of \(range.completeLength) bytes; this upload is \(layout.fileSize.bytes) bytes",
+                uploadLength: layout.fileSize.bytes)
+        }
+        guard let index = layout.chunk(exactly: range.range) else {
+            throw Problem.rangeNotAChunk(
+                "Content-Range '\(range.headerValue)' is not one whole chunk: chunks start at multiples of \(layout.chunkSize.bytes) and span \(layout.chunkSize.bytes) bytes (the last may be shorter)",
+                uploadLength: layout.fileSize.bytes)
+        }
         let digests: DigestField
         do { digests = try request.headers[.contentDigest].map(DigestField.parse) ?? DigestField() } catch {
             throw Problem.badHeader("Content-Digest", error.description)
         }
         let receipt = try await withDeadline(for: range.range.length, context: context) {
-            try await store.receiveChunk(id, range: range, digests: digests, body: request.body)
+            try await store.receiveChunk(id, index: index, expected: digests.expected, body: request.body)
         }
-        crashSwitch.passing(.beforeResponse)
+        try crashProbe.passing(.beforeResponse)
         if receipt.written {
             metrics.chunksVerified.increment()
             metrics.bytesReceived.increment(by: range.range.length)

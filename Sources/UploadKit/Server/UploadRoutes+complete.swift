@@ -30,7 +30,7 @@ extension UploadRoutes {
     @Sendable func audit(_ request: Request, context: UploadRequestContext) async throws -> Response {
         let checkSHA256 = request.uri.queryParameters.get("sha256") != "skip"
         let report = try await store.audit(try uploadID(context), checkSHA256: checkSHA256)
-        return try Self.json(AuditDocument(checkedChunks: report.checkedChunks, corrupt: report.corrupt.map(\.value), sha256Matches: report.sha256Matches))
+        return try Self.json(AuditDocument(report))
     }
 
     /// `DELETE /uploads/{id}`: the data file and its chunk map are removed.

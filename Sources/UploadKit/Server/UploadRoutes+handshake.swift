@@ -12,17 +12,7 @@ extension UploadRoutes {
     /// `HEAD /uploads/{id}`: what a client needs to resume, in headers.
     @Sendable func handshake(_ request: Request, context: UploadRequestContext) async throws -> Response {
         let snapshot = try await store.snapshot(try uploadID(context))
-        let map = snapshot.map
-        var headers = HTTPFields()
-        headers[.uploadLength] = String(map.layout.fileSize.bytes)
-        headers[.uploadChunkSize] = String(map.layout.chunkSize.bytes)
-        headers[.uploadOffset] = String(map.verifiedPrefixBytes)
-        headers[.uploadReceived] = String(map.verifiedBytes)
-        headers[.uploadChunks] = ":\(Data(ChunkBitmap(map).bytes).base64EncodedString()):"
-        headers[.uploadComplete] = snapshot.state == .complete ? "?1" : "?0"
-        if snapshot.state == .complete, let sha256 = map.status.sha256 {
-            headers[.reprDigest] = DigestField(sha256: sha256).headerValue
-        }
+        var headers = Handshake(map: snapshot.map).fields
         headers[.cacheControl] = "no-store"
         return Response(status: .ok, headers: headers)
     }

@@ -8,7 +8,7 @@ import FoundationEssentials
 import Foundation
 #endif
 
-/// The upload API (PROTOCOL.md): turns headers into typed values and calls
+/// The upload API (docs/PROTOCOL.md): turns headers into typed values and calls
 /// the store; one file per endpoint group.
 struct UploadRoutes: Sendable {
     let store: any UploadStore
@@ -16,7 +16,7 @@ struct UploadRoutes: Sendable {
     /// A chunk body gets this long, plus a second per `minimumRate` bytes.
     let chunkGrace: Duration
     let minimumRate: Int64
-    let crashSwitch: CrashSwitch?
+    let crashProbe: (any CrashProbe)?
 
     func register(on router: Router<UploadRequestContext>) {
         let uploads = router.group("uploads")

@@ -18,6 +18,13 @@ enum WebRoutes {
         "index.html": Asset(bytes: PackageResources.index_html, contentType: "text/html; charset=utf-8"),
         "style.css": Asset(bytes: PackageResources.style_css, contentType: "text/css; charset=utf-8"),
         "uploader.js": Asset(bytes: PackageResources.uploader_js, contentType: "text/javascript; charset=utf-8"),
+        "upload-view.js": Asset(bytes: PackageResources.upload_view_js, contentType: "text/javascript; charset=utf-8"),
+        "format.js": Asset(bytes: PackageResources.format_js, contentType: "text/javascript; charset=utf-8"),
+        // The engine as one ES module, for this page and an application's own (README).
+        "uploadverify.js": Asset(bytes: PackageResources.uploadverify_js, contentType: "text/javascript; charset=utf-8"),
+        "upload-session.js": Asset(bytes: PackageResources.upload_session_js, contentType: "text/javascript; charset=utf-8"),
+        "resume-memory.js": Asset(bytes: PackageResources.resume_memory_js, contentType: "text/javascript; charset=utf-8"),
+        "hashing.js": Asset(bytes: PackageResources.hashing_js, contentType: "text/javascript; charset=utf-8"),
         "protocol.js": Asset(bytes: PackageResources.protocol_js, contentType: "text/javascript; charset=utf-8"),
         "worker-queue.js": Asset(bytes: PackageResources.worker_queue_js, contentType: "text/javascript; charset=utf-8"),
         "sha256.js": Asset(bytes: PackageResources.sha256_js, contentType: "text/javascript; charset=utf-8"),

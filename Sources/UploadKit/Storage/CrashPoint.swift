@@ -6,20 +6,48 @@ import Glibc
 import Darwin
 #endif
 
-/// A named point of a chunk write where a test-only switch makes the
-/// server kill itself, to prove that a crash there loses nothing
-/// acknowledged and verifies nothing unfinished.
+/// A named point of a chunk write or an append where a test-only probe
+/// stops the store as a crash would, to prove that a crash there loses
+/// nothing acknowledged and verifies nothing unfinished.
 public enum CrashPoint: String, Sendable, CaseIterable {
     case afterDataWrite = "after-data-write"
     case afterDataSync = "after-data-sync"
     case afterMapEntry = "after-map-entry"
     case beforeResponse = "before-response"
+    /// An append wrote bytes, before syncing them.
+    case afterAppendWrite = "after-append-write"
+    /// An append synced its bytes, before committing the chunks they filled.
+    case afterAppendSync = "after-append-sync"
+    /// An append committed a chunk's entry, before recording its new offset.
+    case afterAppendEntry = "after-append-entry"
+    /// An append recorded its new offset, before answering.
+    case afterAppendOffset = "after-append-offset"
+
+    /// The points a chunk `PUT` passes.
+    public static let inChunkWrite: [CrashPoint] = [.afterDataWrite, .afterDataSync, .afterMapEntry, .beforeResponse]
+    /// The points an append passes.
+    public static let inAppend: [CrashPoint] = [.afterAppendWrite, .afterAppendSync, .afterAppendEntry, .afterAppendOffset]
+}
+
+/// Asked at each `CrashPoint`. It either returns, or ends the work there as
+/// a crash would: the process killed (`CrashSwitch`), or, in tests of the
+/// store alone, an error that the store passes up without any clean-up
+/// (`CrashPointReached`), so that the files hold exactly what a crash there
+/// would leave (the page cache survives a process's death).
+public protocol CrashProbe: Sendable {
+    func passing(_ point: CrashPoint) throws(CrashPointReached)
+}
+
+/// Thrown by a test's probe; the store does no clean-up when it sees it.
+public struct CrashPointReached: Error, Sendable {
+    public let point: CrashPoint
+    public init(_ point: CrashPoint) { self.point = point }
 }
 
 /// `UPLOADVERIFY_CRASH_AT=POINT` or `POINT:N` (the N-th chunk to reach it,
 /// default the first): read once at start-up. The process then ends with
 /// SIGKILL, as `kill -9` would end it: no cleanup, no flush.
-public final class CrashSwitch: Sendable {
+public final class CrashSwitch: CrashProbe {
     public static let environmentVariable = "UPLOADVERIFY_CRASH_AT"
 
     public let point: CrashPoint
@@ -43,7 +71,7 @@ public final class CrashSwitch: Sendable {
         return CrashSwitch(point: point, occurrence: occurrence)
     }
 
-    func passing(_ point: CrashPoint) {
+    public func passing(_ point: CrashPoint) {
         guard point == self.point, reached.add(1, ordering: .relaxed).newValue == occurrence else { return }
         kill(getpid(), SIGKILL)
     }
@@ -57,9 +85,9 @@ public struct CrashSwitchError: Error, CustomStringConvertible {
     }
 }
 
-extension Optional where Wrapped == CrashSwitch {
-    /// Dies here when the switch names this point (and this is its N-th time).
-    func passing(_ point: CrashPoint) {
-        if case .some(let crashSwitch) = self { crashSwitch.passing(point) }
+extension Optional where Wrapped == any CrashProbe {
+    /// Stops here when the probe names this point (and this is its N-th time).
+    func passing(_ point: CrashPoint) throws(CrashPointReached) {
+        if case .some(let probe) = self { try probe.passing(point) }
     }
 }

@@ -31,7 +31,7 @@ public struct FileRangeReader: AsyncSequence, Sendable {
             let buffer = try await NIOThreadPool.singleton.runIfActive {
                 var buffer = ByteBufferAllocator().buffer(capacity: count)
                 let read = try buffer.writeWithUnsafeMutableBytes(minimumWritableBytes: count) { bytes in
-                    try file.read(fromAbsoluteOffset: at, into: UnsafeMutableRawBufferPointer(rebasing: bytes[0..<count]))
+                    try file.readAll(fromAbsoluteOffset: at, into: UnsafeMutableRawBufferPointer(rebasing: bytes[0..<count]))
                 }
                 guard read == count else { throw endedEarly(at + Int64(read)) }
                 return buffer

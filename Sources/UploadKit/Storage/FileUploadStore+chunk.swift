@@ -2,31 +2,46 @@ import NIOCore
 import SystemPackage
 
 extension FileUploadStore {
+    /// Holds the upload's `.upload` lock shared for as long as the chunk
+    /// is written (so complete, an audit or a delete waits for it), and the
+    /// chunk's own lock exclusively (so a second writer of the chunk, in
+    /// any process, is refused at once).
     public func receiveChunk(
-        _ id: UploadID, range: ContentRange, digests: DigestField, body: some AsyncSequence<ByteBuffer, any Error> & Sendable
+        _ id: UploadID, index: ChunkIndex, expected: ExpectedDigests, body: some AsyncSequence<ByteBuffer, any Error> & Sendable
     ) async throws -> ChunkReceipt {
         let map = try await blocking { try self.openMap(id, writable: true) }
-        defer { try? map.close() }
-        let layout = map.layout
-        guard range.completeLength == layout.fileSize.bytes else {
-            throw UploadError.lengthMismatch(range: range, uploadLength: layout.fileSize.bytes)
+        let locks = HeldLocks(map, options.locker)
+        defer {
+            locks.releaseAll()
+            try? map.close()
         }
-        guard let index = layout.chunk(exactly: range.range) else { throw UploadError.notAWholeChunk(range: range, layout: layout) }
+        let layout = map.layout
+        guard layout.contains(index) else { throw UploadError.noSuchChunk(index, chunkCount: layout.chunkCount) }
+        let range = layout.range(of: index)
+        try await takeForWriting(locks)
+        guard try storage({ try locks.tryTake(.chunk(index), .exclusive) }) else { throw UploadError.chunkBusy(index) }
+        let (removed, status, state) = try await blocking { (try map.isRemoved(), try map.readStatus(), try map.readEntry(index)) }
+        guard !removed else { throw UploadError.notFound }
+        guard status.state != .complete else { throw UploadError.uploadComplete }
+        if case .verified(let recorded) = state {
+            let digest = try await hashWithoutWriting(body, range: range, index: index, expected: expected)
+            guard digest == recorded else { throw UploadError.chunkConflict(index) }
+            return try await receipt(map, index: index, digest: digest, written: false)
+        }
+        prefixHashing.willWrite(index, of: id)
+        let digest = try await write(body, of: id, range: range, index: index, expected: expected)
+        try await blocking { try self.commit(digest, at: index, in: map) }
+        prefixHashing.committed(index, of: id, files: files(id))
+        return try await receipt(map, index: index, digest: digest, written: true)
+    }
 
-        return try await guardian.withChunk(index, of: id) {
-            let (status, state) = try await blocking { (try map.readStatus(), try map.readEntry(index)) }
-            guard status.state != .complete else { throw UploadError.uploadComplete }
-            if case .verified(let recorded) = state {
-                let digest = try await hashWithoutWriting(body, range: range.range, index: index, digests: digests)
-                guard digest == recorded else { throw UploadError.chunkConflict(index) }
-                return try await receipt(map, index: index, digest: digest, written: false)
-            }
-            prefixHashing.willWrite(index, of: id)
-            let digest = try await write(body, of: id, range: range.range, index: index, digests: digests)
-            try await blocking { try self.commit(digest, at: index, in: map) }
-            prefixHashing.committed(index, of: id, files: files(id))
-            openUploads.wrote(range.range.length, to: id)
-            return try await receipt(map, index: index, digest: digest, written: true)
+    /// Takes the upload's `.upload` lock shared, for a writer: while
+    /// complete, an audit or a delete holds it, polls without holding a thread.
+    func takeForWriting(_ locks: HeldLocks) async throws {
+        var pause = Duration.milliseconds(1)
+        while try !storage({ try locks.tryTake(.upload, .shared) }) {
+            try await Task.sleep(for: pause)
+            pause = min(pause * 2, .milliseconds(50))
         }
     }
 
@@ -36,7 +51,7 @@ extension FileUploadStore {
     private func commit(_ digest: XXH3Digest, at index: ChunkIndex, in map: ChunkMapFile) throws {
         do {
             try perform(.mapWrite, on: map.path) { () throws(IOError) in try map.write(.verified(digest), at: index) }
-            options.crashSwitch.passing(.afterMapEntry)
+            try options.crashProbe.passing(.afterMapEntry)
             guard options.fsync else { return }
             do {
                 try perform(.mapSync, on: map.path) { () throws(IOError) in try map.sync() }
@@ -60,7 +75,7 @@ extension FileUploadStore {
     /// returns its XXH3 once the exact length arrived, was written (and
     /// synced), and matched every digest the client gave.
     private func write(
-        _ body: some AsyncSequence<ByteBuffer, any Error>, of id: UploadID, range: ByteRange, index: ChunkIndex, digests: DigestField
+        _ body: some AsyncSequence<ByteBuffer, any Error>, of id: UploadID, range: ByteRange, index: ChunkIndex, expected: ExpectedDigests
     ) async throws -> XXH3Digest {
         let data: OwnedDescriptor
         do {
@@ -70,7 +85,7 @@ extension FileUploadStore {
             throw error.errno == .noSuchFileOrDirectory ? UploadError.notFound : UploadError.storage(error)
         }
         defer { try? data.close() }
-        let receiver = ChunkBodyReceiver(range: range, index: index, expected: digests)
+        let receiver = ChunkBodyReceiver(range: range, index: index, expected: expected)
         var batch = [ByteBuffer]()
         var batchBytes = 0
         var written: Int64 = 0
@@ -87,14 +102,14 @@ extension FileUploadStore {
         }
         try await writeBatch(batch, of: id, to: data, at: range.offset + written)
         let digest = try receiver.finish()
-        options.crashSwitch.passing(.afterDataWrite)
+        try options.crashProbe.passing(.afterDataWrite)
         if options.fsync {
             do {
                 try await blocking { try self.perform(.dataSync, on: data.path) { () throws(IOError) in try data.dataSync() } }
             } catch let error as IOError {
                 throw UploadError.storage(error)
             }
-            options.crashSwitch.passing(.afterDataSync)
+            try options.crashProbe.passing(.afterDataSync)
         }
         return digest
     }
@@ -107,7 +122,7 @@ extension FileUploadStore {
                 try self.writeLocks.withLock(for: id) {
                     for buffer in batch {
                         try self.perform(.dataWrite, on: data.path) { () throws(IOError) in
-                            try buffer.withUnsafeReadableBytes { bytes throws(IOError) in try data.write(toAbsoluteOffset: position, bytes) }
+                            try buffer.withUnsafeReadableBytes { bytes throws(IOError) in try data.writeAll(toAbsoluteOffset: position, bytes) }
                         }
                         position += Int64(buffer.readableBytes)
                     }
@@ -120,9 +135,9 @@ extension FileUploadStore {
 
     /// A duplicate of a verified chunk: read and hash, write nothing.
     private func hashWithoutWriting(
-        _ body: some AsyncSequence<ByteBuffer, any Error>, range: ByteRange, index: ChunkIndex, digests: DigestField
+        _ body: some AsyncSequence<ByteBuffer, any Error>, range: ByteRange, index: ChunkIndex, expected: ExpectedDigests
     ) async throws -> XXH3Digest {
-        let receiver = ChunkBodyReceiver(range: range, index: index, expected: digests)
+        let receiver = ChunkBodyReceiver(range: range, index: index, expected: expected)
         for try await buffer in try receiver.checked(body) { try receiver.consume(buffer) }
         return try receiver.finish()
     }
@@ -133,14 +148,14 @@ extension FileUploadStore {
 final class ChunkBodyReceiver: @unchecked Sendable {
     private let range: ByteRange
     private let index: ChunkIndex
-    private let expected: DigestField
+    private let expected: ExpectedDigests
     private let xxh3 = XXH3Hasher()
     private let sha256: SHA256Hasher?
     private(set) var received: Int64 = 0
 
     var expectedLength: Int64 { range.length }
 
-    init(range: ByteRange, index: ChunkIndex, expected: DigestField) {
+    init(range: ByteRange, index: ChunkIndex, expected: ExpectedDigests) {
         self.range = range
         self.index = index
         self.expected = expected

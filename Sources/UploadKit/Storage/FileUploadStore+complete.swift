@@ -1,9 +1,14 @@
 import SystemPackage
 extension FileUploadStore {
+    /// Holds the upload's `.upload` lock exclusively from the first read of
+    /// the map to the status written: no chunk is written meanwhile.
     public func complete(_ id: UploadID, sha256 given: SHA256Digest?) async throws -> UploadSnapshot {
         try await blocking {
-            let map = try self.openMap(id, writable: true)
-            defer { try? map.close() }
+            let (map, locks) = try self.openForUploadWideChange(id)
+            defer {
+                locks.releaseAll()
+                try? map.close()
+            }
             let current = try map.readMap()
             let announced = current.header.expectedSHA256
             if let announced, let given, announced != given {
@@ -21,9 +26,15 @@ extension FileUploadStore {
             let corrupt = current.indices { if case .corrupt = $0 { true } else { false } }
             guard missing.isEmpty, corrupt.isEmpty else { throw UploadError.incomplete(missing: missing, corrupt: corrupt) }
 
-            let check = try self.checkOnDisk(
-                id, map: map, snapshot: current, computeSHA256: true, continuing: self.prefixHashing.take(id), requireExactSize: true)
-            guard check.corrupt.isEmpty else { throw UploadError.corrupt(check.corrupt) }
+            var check = try self.checkOnDisk(
+                id, map: map, snapshot: current, computeSHA256: true, continuing: self.prefixHashing.take(id, checkedAgainst: current),
+                requireExactSize: true)
+            if check.continued, check.sha256 != expected, check.findings.isEmpty {
+                // The hashed prefix was read at another moment than this pass:
+                // a mismatch is only believed from one pass over the whole file.
+                check = try self.checkOnDisk(id, map: map, snapshot: current, computeSHA256: true, continuing: nil, requireExactSize: true)
+            }
+            guard check.findings.isEmpty else { throw UploadError.corrupt(check.findings) }
             guard let actual = check.sha256, actual == expected else {
                 throw UploadError.sha256Mismatch(expected: expected, actual: check.sha256 ?? expected)
             }
@@ -48,20 +59,35 @@ extension FileUploadStore {
         }
     }
 
+    /// Holds the upload's `.upload` lock exclusively for the whole pass: a
+    /// chunk rewritten (repaired) meanwhile would be judged on bytes read
+    /// before it was, and a good chunk marked corrupt.
     public func audit(_ id: UploadID, checkSHA256: Bool) async throws -> AuditReport {
         try await blocking {
-            let map = try self.openMap(id, writable: true)
-            defer { try? map.close() }
+            let (map, locks) = try self.openForUploadWideChange(id)
+            defer {
+                locks.releaseAll()
+                try? map.close()
+            }
             let current = try map.readMap()
             let wasComplete = current.status.state != .receiving
             let checkSHA256 = wasComplete && checkSHA256
             let check = try self.checkOnDisk(id, map: map, snapshot: current, computeSHA256: checkSHA256, continuing: nil, requireExactSize: false)
+            var findings = check.findings
             var sha256Matches: Bool?
-            if checkSHA256, let confirmed = current.status.sha256 {
-                sha256Matches = check.sha256 == confirmed
+            if checkSHA256, let confirmed = current.status.sha256, let actual = check.sha256 {
+                sha256Matches = actual == confirmed
+                if actual != confirmed { findings.append(.sha256Mismatch(expected: confirmed, actual: actual)) }
             }
-            if wasComplete, !check.corrupt.isEmpty || sha256Matches == false {
+            let firstCorrupt = check.findings.compactMap { $0.chunk?.range.offset }.min()
+            if let firstCorrupt, current.status.appendOffset > firstCorrupt {
+                // Appends resume from the first corrupt chunk, which they can mend.
                 var status = current.status
+                status.appendOffset = firstCorrupt
+                try self.storage { try map.write(status) }
+            }
+            if wasComplete, !check.findings.isEmpty || sha256Matches == false {
+                var status = try self.storage { try map.readStatus() }
                 status.state = .damaged
                 status.updatedAt = .now
                 do {
@@ -74,7 +100,24 @@ extension FileUploadStore {
                 // now, while the client works out what to send back.
                 self.prefixHashing.resume(id, files: self.files(id))
             }
-            return AuditReport(checkedChunks: check.checked, corrupt: check.corrupt, sha256Matches: sha256Matches)
+            if !wasComplete, firstCorrupt != nil, self.options.fsync { try self.storage { try map.sync() } }
+            return AuditReport(checkedChunks: check.checked, findings: findings, sha256Matches: sha256Matches)
+        }
+    }
+
+    /// Opens the map for a change to the whole upload and waits for its
+    /// `.upload` lock, exclusively: every writer in flight has finished.
+    private func openForUploadWideChange(_ id: UploadID) throws -> (ChunkMapFile, HeldLocks) {
+        let map = try openMap(id, writable: true)
+        let locks = HeldLocks(map, options.locker)
+        do {
+            try storage { try locks.take(.upload, .exclusive) }
+            guard try !storage({ try map.isRemoved() }) else { throw UploadError.notFound }
+            return (map, locks)
+        } catch {
+            locks.releaseAll()
+            try? map.close()
+            throw error
         }
     }
 
@@ -83,7 +126,7 @@ extension FileUploadStore {
     private func checkOnDisk(
         _ id: UploadID, map: ChunkMapFile, snapshot: ChunkMap, computeSHA256: Bool, continuing partial: PartialSHA256?,
         requireExactSize: Bool
-    ) throws -> (checked: Int, corrupt: [ChunkIndex], sha256: SHA256Digest?) {
+    ) throws -> (checked: Int, findings: [IntegrityFinding], sha256: SHA256Digest?, continued: Bool) {
         do {
             let data = try OwnedDescriptor.open(dataPath(id), .readOnly)
             defer { try? data.close() }
@@ -92,15 +135,23 @@ extension FileUploadStore {
                 throw UploadError.dataSizeMismatch(expected: snapshot.layout.fileSize.bytes, actual: size)
             }
             let report = try FileVerifier.verify(data, map: snapshot, expectedSHA256: nil, computeSHA256: computeSHA256, continuing: partial)
-            var corrupt = [ChunkIndex]()
-            // Findings about chunks that were not verified say nothing new.
+            var corrupt = [IntegrityFinding]()
+            var marked = false
             for finding in report.findings {
-                guard let (index, _) = finding.chunk, case .verified(let digest) = snapshot[index] else { continue }
-                corrupt.append(index)
-                try map.write(.corrupt(expected: digest), at: index)
+                guard let (index, _) = finding.chunk, case .corrupt = finding else { continue }
+                switch snapshot[index] {
+                case .verified(let digest):
+                    corrupt.append(finding)
+                    try map.write(.corrupt(expected: digest), at: index)
+                    marked = true
+                case .corrupt:
+                    corrupt.append(finding)  // still corrupt: reported, already marked
+                case .missing:
+                    continue  // nothing was known of its bytes
+                }
             }
-            if !corrupt.isEmpty, options.fsync { try map.sync() }
-            return (report.checkedChunks, corrupt, report.actualSHA256)
+            if marked, options.fsync { try map.sync() }
+            return (report.checkedChunks, corrupt, report.actualSHA256, partial != nil)
         } catch let error as IOError {
             throw UploadError.storage(error)
         } catch let error as FileScanError {

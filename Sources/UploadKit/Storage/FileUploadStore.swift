@@ -8,9 +8,15 @@ import Glibc
 import Darwin
 #endif
 
-/// The `UploadStore` on a local file system: `DIR/ID` is the data file and
-/// `DIR/ID.chunkmap` its chunk map. Blocking file I/O runs on NIO's thread
-/// pool, never on an event loop or the concurrency pool.
+/// The `UploadStore` on a file system: `DIR/ID` is the data file and
+/// `DIR/ID.chunkmap` its chunk map. Blocking file I/O runs on the store's
+/// I/O threads, never on an event loop or the concurrency pool.
+///
+/// Any number of stores, in one process or in several (`serve` processes,
+/// the offline `audit`), may share one directory: they coordinate only
+/// through byte-range locks on each upload's chunk map (see
+/// `ChunkMapRegion` for the layout). Nothing a store keeps in memory is trusted without being
+/// checked against the files (the hashed prefix, see `PrefixHashing`).
 public final class FileUploadStore: UploadStore {
     public struct Options: Sendable {
         public var directory: FilePath
@@ -19,33 +25,36 @@ public final class FileUploadStore: UploadStore {
         public var fsync: Bool
         /// Buffers are gathered up to this size before one hop to the I/O pool.
         public var writeBatchBytes: Int
-        /// Incomplete uploads allowed at once.
+        /// Incomplete uploads allowed at once in the directory.
         public var maxOpenUploads: Int
+        /// The only coordination between writers: locks on chunk maps.
+        public var locker: any ChunkMapLocking
         /// Tests only: fails chosen disk operations.
         public var faults: (any DiskFaultInjector)?
-        /// Tests only: kills the process at a point of a chunk write.
-        public var crashSwitch: CrashSwitch?
+        /// Tests only: stops at a point of a chunk write or an append.
+        public var crashProbe: (any CrashProbe)?
 
         public init(
             directory: FilePath, maxUploadSize: ByteCount = ChunkLayout.maximumFileSize, fsync: Bool = true, writeBatchBytes: Int = 1 << 20,
-            maxOpenUploads: Int = 1000, faults: (any DiskFaultInjector)? = nil, crashSwitch: CrashSwitch? = nil
+            maxOpenUploads: Int = 1000, locker: any ChunkMapLocking = OpenFileDescriptionLocks(), faults: (any DiskFaultInjector)? = nil,
+            crashProbe: (any CrashProbe)? = nil
         ) {
             self.maxOpenUploads = maxOpenUploads
             self.directory = directory
             self.maxUploadSize = maxUploadSize
             self.fsync = fsync
             self.writeBatchBytes = writeBatchBytes
+            self.locker = locker
             self.faults = faults
-            self.crashSwitch = crashSwitch
+            self.crashProbe = crashProbe
         }
     }
 
     public let options: Options
-    let guardian = ChunkWriteGuard()
     let writeLocks = FileWriteLocks()
     let prefixHashing = PrefixHashing()
     let io: NIOThreadPool
-    let openUploads: OpenUploads
+    private let layouts = Locked<[UploadID: ChunkLayout]>([:])
 
     /// The store's own blocking-I/O threads. Writes and fdatasyncs wait on
     /// the disk, not the CPU: NIO's shared pool has one thread per core, so
@@ -59,20 +68,8 @@ public final class FileUploadStore: UploadStore {
     public init(options: Options, threadPool: NIOThreadPool = FileUploadStore.ioThreads) throws(IOError) {
         self.options = options
         self.io = threadPool
-        self.openUploads = OpenUploads(limit: options.maxOpenUploads)
         if mkdir(options.directory.string, 0o755) != 0 && currentErrno() != EEXIST {
             throw IOError("create directory", path: options.directory, errno: Errno(rawValue: currentErrno()))
-        }
-        adoptOpenUploads()
-    }
-
-    /// Counts the incomplete uploads already on disk, and the bytes they still need.
-    private func adoptOpenUploads() {
-        for id in listUploads() {
-            guard let file = try? openMap(id) else { continue }
-            defer { try? file.close() }
-            guard let map = try? file.readMap(), map.status.state == .receiving else { continue }
-            openUploads.adopt(id, remaining: map.layout.fileSize.bytes - map.verifiedBytes)
         }
     }
 
@@ -80,12 +77,16 @@ public final class FileUploadStore: UploadStore {
     func mapPath(_ id: UploadID) -> FilePath { options.directory.appending(id.rawValue + ".chunkmap") }
     func files(_ id: UploadID) -> PrefixHashing.Files { .init(data: dataPath(id), map: mapPath(id)) }
 
-    /// What the store keeps in memory for an upload in progress (its share
-    /// of the disk, its hashed prefix), let go once it completed, was
-    /// deleted or expired.
+    /// What the store keeps in memory for an upload in progress (its hashed
+    /// prefix), let go once it completed, was deleted or expired.
     func ended(_ id: UploadID) {
-        openUploads.release(id)
         prefixHashing.forget(id)
+    }
+
+    /// Runs file operations, reporting a failed system call as the store's
+    /// `.storage` error (other errors pass as they are).
+    func storage<T>(_ body: () throws -> T) throws -> T {
+        do { return try body() } catch let error as IOError { throw UploadError.storage(error) }
     }
 
     /// Runs blocking file work on the I/O pool.
@@ -133,25 +134,23 @@ public final class FileUploadStore: UploadStore {
             chunks: Array(repeating: .missing, count: layout.chunkCount))
         let id = UploadID.random()
         let (dataPath, mapPath, fsync) = (dataPath(id), mapPath(id), options.fsync)
-        let directory = options.directory
         try await blocking {
             do {
-                try self.openUploads.admit(id, length: length.bytes, available: try DiskSpace.available(at: directory))
+                // Most refusals come here, before anything is written.
+                try self.admit(id, length: length.bytes)
+                // The data file first: a chunk map names an upload only once its data file exists.
+                let data = try OwnedDescriptor.open(
+                    dataPath, .writeOnly, options: [.create, .exclusiveCreate], permissions: [.ownerReadWrite, .groupRead])
                 do {
-                    // The data file first: a chunk map names an upload only once its data file exists.
-                    let data = try OwnedDescriptor.open(
-                        dataPath, .writeOnly, options: [.create, .exclusiveCreate], permissions: [.ownerReadWrite, .groupRead])
-                    do {
-                        try data.resize(to: length.bytes)
-                        if fsync { try data.dataSync() }
-                        try data.close()
-                        try ChunkMapFile.write(map, to: mapPath, sync: fsync)
-                    } catch {
-                        _ = unlink(dataPath.string)
-                        throw error
-                    }
+                    try data.resize(to: length.bytes)
+                    if fsync { try data.dataSync() }
+                    try data.close()
+                    try ChunkMapFile.write(map, to: mapPath, sync: fsync)
+                    // Again, now that this upload counts for any other store creating at once.
+                    try self.admit(id, length: length.bytes)
                 } catch {
-                    self.openUploads.release(id)
+                    _ = unlink(mapPath.string)
+                    _ = unlink(dataPath.string)
                     throw error
                 }
             } catch let error as IOError {
@@ -181,44 +180,116 @@ public final class FileUploadStore: UploadStore {
         }
     }
 
-    public func openData(_ id: UploadID) async throws -> OwnedDescriptor {
+    public func layout(_ id: UploadID) async throws -> ChunkLayout {
+        if let known = layouts.withLock({ $0[id] }) { return known }
+        let layout = try await blocking {
+            let file = try self.openMap(id)
+            defer { try? file.close() }
+            return file.layout
+        }
+        layouts.withLock { known in
+            // A header never changes and ids are never reused, so the cache
+            // is never wrong; it is only kept small.
+            if known.count >= 4096 { known.removeAll(keepingCapacity: true) }
+            known[id] = layout
+        }
+        return layout
+    }
+
+    public func read(_ id: UploadID, range: ByteRange?) async throws -> DataStream {
         try await blocking {
             let file = try self.openMap(id)
             defer { try? file.close() }
             guard try file.readStatus().state == .complete else { throw UploadError.notComplete }
-            do throws(IOError) { return try OwnedDescriptor.open(self.dataPath(id), .readOnly) } catch { throw UploadError.storage(error) }
+            let data = try self.storage { try OwnedDescriptor.open(self.dataPath(id), .readOnly) }
+            let size = try self.storage { try data.size() }
+            let range = range ?? ByteRange(offset: 0, length: size)
+            guard range.end <= size else {
+                try? data.close()
+                throw UploadError.rangeOutsideFile(range, fileSize: size)
+            }
+            // The reader closes the file once it has read the range, or when it is dropped.
+            let buffers = FileRangeReader(file: data, range: range) { at in UploadError.dataSizeMismatch(expected: size, actual: at) }
+            return DataStream(range: range, fileSize: size, buffers: buffers)
         }
     }
 
     // MARK: Delete and expiry
 
+    /// Waits for the upload's writers to finish (its `.upload` lock,
+    /// exclusive), then removes the map and the data file: a writer that
+    /// waited finds the map removed and writes nothing.
     public func delete(_ id: UploadID) async throws {
         try await blocking {
-            // The map first: without it the upload no longer exists for any request.
-            guard unlink(self.mapPath(id).string) == 0 else {
-                if currentErrno() == ENOENT { throw UploadError.notFound }
-                throw UploadError.storage(IOError("remove", path: self.mapPath(id), errno: Errno(rawValue: currentErrno())))
+            let map = try self.openMap(id, writable: true)
+            let locks = HeldLocks(map, self.options.locker)
+            defer {
+                locks.releaseAll()
+                try? map.close()
             }
-            _ = unlink(self.dataPath(id).string)
-            self.ended(id)
+            try self.storage { try locks.take(.upload, .exclusive) }
+            guard try !self.storage({ try map.isRemoved() }) else { throw UploadError.notFound }
+            try self.remove(id)
         }
     }
 
+    /// The map first: without it the upload no longer exists for any request.
+    private func remove(_ id: UploadID) throws {
+        guard unlink(mapPath(id).string) == 0 else {
+            if currentErrno() == ENOENT { throw UploadError.notFound }
+            throw UploadError.storage(IOError("remove", path: mapPath(id), errno: Errno(rawValue: currentErrno())))
+        }
+        _ = unlink(dataPath(id).string)
+        ended(id)
+    }
+
+    /// Whichever store takes an idle upload's `.upload` lock removes it; an
+    /// upload with a writer (or an audit) at work is not idle, and is skipped.
     public func expire(idleLongerThan idle: Duration) async throws -> [UploadID] {
         let cutoff = Timestamp.now.millisecondsSinceEpoch - Int64(idle.components.seconds) * 1000
         return try await blocking {
             var expired = [UploadID]()
             for id in self.listUploads() {
-                guard let file = try? self.openMap(id), let snapshot = try? self.snapshot(of: file, id: id) else { continue }
-                try? file.close()
-                guard snapshot.state != .complete, snapshot.updatedAt.millisecondsSinceEpoch < cutoff else { continue }
-                if unlink(self.mapPath(id).string) == 0 {
-                    _ = unlink(self.dataPath(id).string)
-                    self.ended(id)
-                    expired.append(id)
+                guard let map = try? self.openMap(id, writable: true) else { continue }
+                let locks = HeldLocks(map, self.options.locker)
+                defer {
+                    locks.releaseAll()
+                    try? map.close()
                 }
+                guard (try? locks.tryTake(.upload, .exclusive)) == true, (try? map.isRemoved()) == false,
+                    let snapshot = try? self.snapshot(of: map, id: id),
+                    snapshot.state != .complete, snapshot.updatedAt.millisecondsSinceEpoch < cutoff
+                else { continue }
+                if (try? self.remove(id)) != nil { expired.append(id) }
             }
             return expired
+        }
+    }
+
+    // MARK: Admission
+
+    /// Admits the upload just created, counting it among the open ones
+    /// first: two stores creating at once each see the other's upload, so
+    /// they may both refuse, but never both admit what only one fits.
+    private func admit(_ id: UploadID, length: Int64) throws {
+        let others = openUploadsStillNeeding(except: id)
+        try UploadAdmission.check(
+            length: length, open: others, available: try DiskSpace.available(at: options.directory), limit: options.maxOpenUploads)
+    }
+
+    /// For every upload still receiving in the directory, the bytes it may
+    /// still write: its length less what its data file already holds on disk.
+    /// Read from the files at each creation, so that every store sharing the
+    /// directory counts every other's uploads.
+    func openUploadsStillNeeding(except excluded: UploadID? = nil) -> [Int64] {
+        let directory = options.directory.string
+        return listUploads().compactMap { id in
+            guard id != excluded, let (fileSize, status) = ChunkMapFile.peekStatus(atPath: "\(directory)/\(id.rawValue).chunkmap"),
+                status.state == .receiving
+            else { return nil }
+            var info = stat()
+            let allocated = stat("\(directory)/\(id.rawValue)", &info) == 0 ? Int64(info.st_blocks) * 512 : 0
+            return max(0, fileSize - allocated)
         }
     }
 

@@ -47,7 +47,7 @@ public final class OwnedDescriptor: Sendable {
     }
 
     /// Reads until `buffer` is full or the file ends; returns the bytes read.
-    public func read(fromAbsoluteOffset offset: Int64, into buffer: UnsafeMutableRawBufferPointer) throws(IOError) -> Int {
+    public func readAll(fromAbsoluteOffset offset: Int64, into buffer: UnsafeMutableRawBufferPointer) throws(IOError) -> Int {
         var done = 0
         while done < buffer.count {
             let rest = UnsafeMutableRawBufferPointer(rebasing: buffer[done...])
@@ -64,7 +64,7 @@ public final class OwnedDescriptor: Sendable {
     }
 
     /// Writes every byte at `offset`, retrying short writes.
-    public func write(toAbsoluteOffset offset: Int64, _ bytes: UnsafeRawBufferPointer) throws(IOError) {
+    public func writeAll(toAbsoluteOffset offset: Int64, _ bytes: UnsafeRawBufferPointer) throws(IOError) {
         do {
             _ = try raw.writeAll(toAbsoluteOffset: offset, bytes)
         } catch {
@@ -72,9 +72,9 @@ public final class OwnedDescriptor: Sendable {
         }
     }
 
-    public func write(toAbsoluteOffset offset: Int64, _ bytes: [UInt8]) throws(IOError) {
+    public func writeAll(toAbsoluteOffset offset: Int64, _ bytes: [UInt8]) throws(IOError) {
         let result: Result<Void, IOError> = bytes.withUnsafeBytes { buffer in
-            Result { () throws(IOError) in try write(toAbsoluteOffset: offset, buffer) }
+            Result { () throws(IOError) in try writeAll(toAbsoluteOffset: offset, buffer) }
         }
         try result.get()
     }

@@ -12,7 +12,11 @@ import SystemPackage
 /// What `complete` is handed covers only chunks that were verified when
 /// they were read, which are never rewritten; a chunk being written inside
 /// the hashed prefix (a corrupt one, repaired) drops the upload's state
-/// first. Bytes that change at rest afterwards are caught by `complete`,
+/// first when the write comes through this process. Writes through another
+/// process (or node) are not seen here, so the state is only a cache: it
+/// keeps the XXH3 of every chunk it hashed, and `complete` takes it only if
+/// the map, read under the upload's lock, still records those same digests
+/// (and `complete` re-checks every chunk's bytes against the map). Bytes that change at rest afterwards are caught by `complete`,
 /// which still re-hashes every chunk's XXH3 from disk. The state lives in
 /// memory only: after a restart, `complete` hashes the whole file again.
 ///
@@ -32,6 +36,8 @@ final class PrefixHashing: Sendable {
         var readingOverwritten = false
         /// The end of the last whole chunk hashed.
         var hashedBytes: Int64 = 0
+        /// The XXH3 each hashed chunk was verified with when it was read.
+        var digests: [XXH3Digest] = []
         /// A job is queued or running for this upload.
         var scheduled = false
         /// The job is inside `run`, and may touch `partial`.
@@ -120,12 +126,18 @@ final class PrefixHashing: Sendable {
     }
 
     /// Hands the hashed prefix to `complete`, stopping the job first; nil
-    /// when there is none, or when a write raced the chunk it was reading.
+    /// when there is none, when a write raced the chunk it was reading, or
+    /// when `map` (read under the upload's lock) no longer records every
+    /// hashed chunk as verified with the digest it had when it was hashed.
     /// May wait for the job to leave its current block: call it on an I/O thread.
-    func take(_ id: UploadID) -> PartialSHA256? {
+    func take(_ id: UploadID, checkedAgainst map: ChunkMap) -> PartialSHA256? {
         guard let entry = entries.withLock({ $0.removeValue(forKey: id) }) else { return nil }
         stop(entry)
-        return entries.withLock { _ in entry.readingOverwritten ? nil : entry.partial }
+        return entries.withLock { _ in
+            guard !entry.readingOverwritten, entry.digests.count <= map.chunks.count else { return nil }
+            for (position, digest) in entry.digests.enumerated() where map.chunks[position] != .verified(digest) { return nil }
+            return entry.partial
+        }
     }
 
     /// The upload is gone (deleted, expired) or complete.
@@ -203,7 +215,7 @@ final class PrefixHashing: Sendable {
                 return entry.next
             }
             guard let index else { return false }
-            guard case .verified? = try? map.readEntry(index) else {
+            guard case .verified(let digest)? = try? map.readEntry(index) else {
                 // Not there yet: a write of it, begun or not, touches nothing hashed.
                 entries.withLock { _ in
                     entry.reading = nil
@@ -216,7 +228,7 @@ final class PrefixHashing: Sendable {
             while offset < range.end {
                 guard !entries.withLock({ _ in entry.stopped }) else { return false }
                 let block = UnsafeMutableRawBufferPointer(rebasing: buffer[0..<Int(min(Int64(buffer.count), range.end - offset))])
-                guard let read = try? data.read(fromAbsoluteOffset: offset, into: block), read == block.count else {
+                guard let read = try? data.readAll(fromAbsoluteOffset: offset, into: block), read == block.count else {
                     // Part of a chunk is in the hash, and the rest cannot be read.
                     abandon(entry, of: id)
                     return false
@@ -229,6 +241,7 @@ final class PrefixHashing: Sendable {
                 guard !entry.readingOverwritten else { return false }
                 entry.next = index.advanced(by: 1)
                 entry.hashedBytes = range.end
+                entry.digests.append(digest)
                 entry.reading = nil
                 return true
             }

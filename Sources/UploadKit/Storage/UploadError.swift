@@ -4,27 +4,38 @@ import SystemPackage
 /// maps each case to one problem type and status (see `Problem`).
 public enum UploadError: Error, Sendable, CustomStringConvertible {
     case notFound
-    case invalidLength(String)
     case tooLarge(size: Int64, limit: Int64)
     case invalidChunkSize(ChunkLayoutError)
     case insufficientStorage(needed: Int64, available: Int64)
     case tooManyUploads(limit: Int)
-    case lengthMismatch(range: ContentRange, uploadLength: Int64)
-    case notAWholeChunk(range: ContentRange, layout: ChunkLayout)
+    case noSuchChunk(ChunkIndex, chunkCount: Int)
     case bodyTooShort(expected: Int64, received: Int64)
     case bodyTooLong(expected: Int64)
     case bodyTimedOut(expected: Int64, received: Int64, seconds: Int)
     case digestMismatch(algorithm: String, index: ChunkIndex, expected: String, actual: String)
     case chunkBusy(ChunkIndex)
+    /// Another append to the upload is in progress.
+    case appendBusy
+    /// An append must start at the upload's append offset.
+    case offsetMismatch(given: Int64, expected: Int64)
+    /// The body runs past the upload's length.
+    case pastTheEnd(length: Int64)
+    /// An append's body did not match its checksum; nothing of it was kept.
+    case checksumMismatch(algorithm: ChecksumAlgorithm, expected: [UInt8], actual: [UInt8])
+    /// The body ended early: the bytes up to `kept` are stored.
+    case appendCutShort(kept: Int64)
+    /// The append's bytes differ from those of a chunk already verified.
+    case appendConflict(ChunkIndex)
     case chunkConflict(ChunkIndex)
     case uploadComplete
     case sha256Required
     case sha256Disagrees(atCreation: SHA256Digest, atCompletion: SHA256Digest)
     case incomplete(missing: [ChunkIndex], corrupt: [ChunkIndex])
-    case corrupt([ChunkIndex])
+    case corrupt([IntegrityFinding])
     case dataSizeMismatch(expected: Int64, actual: Int64)
     case sha256Mismatch(expected: SHA256Digest, actual: SHA256Digest)
     case notComplete
+    case rangeOutsideFile(ByteRange, fileSize: Int64)
     /// The upload's chunk map cannot be read (its header is damaged).
     case damagedMap(ChunkMapError)
     case storage(IOError)
@@ -33,8 +44,6 @@ public enum UploadError: Error, Sendable, CustomStringConvertible {
         switch self {
         case .notFound:
             return "no such upload"
-        case .invalidLength(let value):
-            return "Upload-Length '\(value)' is not a decimal byte count"
         case .tooLarge(let size, let limit):
             return "an upload of \(size) bytes is over this server's limit of \(limit) bytes"
         case .invalidChunkSize(let error):
@@ -43,38 +52,50 @@ public enum UploadError: Error, Sendable, CustomStringConvertible {
             return "not enough free disk: \(needed) bytes needed, \(available) available once the uploads in progress are counted"
         case .tooManyUploads(let limit):
             return "this server already has \(limit) uploads in progress, its limit; complete or delete one, or retry later"
-        case .lengthMismatch(let range, let length):
-            return "Content-Range '\(range.headerValue)' names a length of \(range.completeLength) bytes; this upload is \(length) bytes"
-        case .notAWholeChunk(let range, let layout):
-            return "Content-Range '\(range.headerValue)' is not one whole chunk: chunks start at multiples of \(layout.chunkSize.bytes) and span \(layout.chunkSize.bytes) bytes (the last may be shorter)"
+        case .noSuchChunk(let index, let count):
+            return "there is no chunk \(index): this upload has \(count) chunks"
         case .bodyTooShort(let expected, let received):
-            return "the body ended after \(received) of the \(expected) bytes its Content-Range names"
+            return "the body ended after \(received) of the \(expected) bytes of its chunk"
         case .bodyTooLong(let expected):
-            return "the body is longer than the \(expected) bytes its Content-Range names"
+            return "the body is longer than the \(expected) bytes of its chunk"
         case .bodyTimedOut(let expected, let received, let seconds):
             return "the chunk's body did not arrive within \(seconds) s (\(received) of \(expected) bytes)"
         case .digestMismatch(let algorithm, let index, let expected, let actual):
-            return "chunk \(index): Content-Digest \(algorithm) is \(expected), the body's is \(actual)"
+            return "chunk \(index): the client's \(algorithm) is \(expected), the body's is \(actual)"
         case .chunkBusy(let index):
             return "chunk \(index) is being written by another request right now; retry after it finishes"
+        case .appendBusy:
+            return "another append to this upload is in progress; retry once it ends"
+        case .offsetMismatch(let given, let expected):
+            return "the append starts at byte \(given), but this upload has \(expected) bytes stored: append from \(expected)"
+        case .pastTheEnd(let length):
+            return "the body runs past the upload's length of \(length) bytes"
+        case .checksumMismatch(let algorithm, let expected, let actual):
+            return "the body's \(algorithm) is \(Hex.encode(actual)), the client's is \(Hex.encode(expected)); nothing of it was kept"
+        case .appendCutShort(let kept):
+            return "the body ended early; the upload has \(kept) bytes stored: append from there"
+        case .appendConflict(let index):
+            return "the bytes for chunk \(index) differ from those it is already verified with; a verified chunk is never rewritten"
         case .chunkConflict(let index):
             return "chunk \(index) is already verified with other bytes; a verified chunk is never rewritten"
         case .uploadComplete:
             return "the upload is complete; its chunks can no longer be written"
         case .sha256Required:
-            return "Repr-Digest: sha-256=:…: is required to complete an upload that announced no SHA-256 at creation"
+            return "a SHA-256 is required to complete an upload that announced none at creation"
         case .sha256Disagrees(let creation, let completion):
             return "the SHA-256 given at completion (\(completion)) disagrees with the one given at creation (\(creation))"
         case .incomplete(let missing, let corrupt):
             return "\(missing.count) chunks are missing and \(corrupt.count) corrupt; send them before completing"
-        case .corrupt(let chunks):
-            return "\(chunks.count) chunks no longer match their checksums on disk and are now marked corrupt; send them again"
+        case .corrupt(let findings):
+            return "\(findings.count) chunks no longer match their checksums on disk and are now marked corrupt; send them again"
         case .dataSizeMismatch(let expected, let actual):
             return "the data file is \(actual) bytes on disk where the upload is \(expected)"
         case .sha256Mismatch(let expected, let actual):
             return "the file's SHA-256 is \(actual), expected \(expected)"
         case .notComplete:
             return "the upload is not complete; its data can be read once it is"
+        case .rangeOutsideFile(let range, let size):
+            return "\(range) is outside this \(size)-byte file"
         case .damagedMap(let error):
             return "this upload's chunk map cannot be read: \(error)"
         case .storage(let error):

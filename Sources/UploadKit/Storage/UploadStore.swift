@@ -24,13 +24,46 @@ public struct ChunkReceipt: Sendable {
     public let chunkCount: Int
 }
 
+/// What an append achieved.
+public struct AppendReceipt: Sendable {
+    /// The upload's append offset now: every byte before it is stored.
+    public let offset: Int64
+    /// Chunks that became verified.
+    public let verified: [ChunkIndex]
+    /// Every byte of the upload is stored and every chunk verified.
+    public let isFull: Bool
+}
+
+/// A digest of an append's whole body, which the body must match.
+public struct BodyChecksum: Sendable, Hashable {
+    public let algorithm: ChecksumAlgorithm
+    public let digest: [UInt8]
+
+    public init(_ algorithm: ChecksumAlgorithm, digest: [UInt8]) {
+        self.algorithm = algorithm
+        self.digest = digest
+    }
+}
+
+/// A complete upload's bytes, read from disk as they are sent.
+public struct DataStream: Sendable {
+    /// The range served, and the file's whole size.
+    public let range: ByteRange
+    public let fileSize: Int64
+    public let buffers: FileRangeReader
+}
+
 /// What an audit of one upload found.
 public struct AuditReport: Sendable {
     public let checkedChunks: Int
-    /// Chunks whose bytes no longer match; now marked corrupt.
-    public let corrupt: [ChunkIndex]
+    /// What no longer matches: each chunk found corrupt (now marked so),
+    /// and a SHA-256 that changed.
+    public let findings: [IntegrityFinding]
     /// nil when the upload is not complete (there is no SHA-256 to check yet).
     public let sha256Matches: Bool?
+
+    /// The chunks found corrupt.
+    public var corrupt: [ChunkIndex] { findings.compactMap { $0.chunk?.index } }
 }
 
 /// The server's storage. Only the store touches disk; it never sees HTTP.
@@ -47,27 +80,51 @@ public struct AuditReport: Sendable {
 ///   ignored, other bytes are a conflict.
 /// - A request that fails changes nothing it was not meant to, and never
 ///   marks a chunk verified.
-/// - Chunk states are read from the map on disk at every request, so marks
-///   made by another process (the offline `audit`) are seen at once.
-extension UploadStore {
-    public func audit(_ id: UploadID) async throws -> AuditReport { try await audit(id, checkSHA256: true) }
-}
-
+/// - Every decision is read from the files at the moment it is made, under
+///   the chunk map's locks, so any number of stores (processes, nodes) may
+///   share one directory.
+///
+/// Every method throws `UploadError`: `.notFound` for an id with no upload,
+/// `.storage` for a failed system call, `.damagedMap` for a map whose
+/// header cannot be read, and the cases each method names.
 public protocol UploadStore: Sendable {
+    /// A new, empty upload. Throws `.tooLarge`, `.invalidChunkSize`,
+    /// `.insufficientStorage`, `.tooManyUploads`.
     func create(length: ByteCount, chunkSize: ByteCount?, expectedSHA256: SHA256Digest?, metadata: String) async throws -> UploadSnapshot
 
+    /// The upload's map as of now.
     func snapshot(_ id: UploadID) async throws -> UploadSnapshot
+
+    /// The upload's geometry, which never changes (so it may be cached).
+    func layout(_ id: UploadID) async throws -> ChunkLayout
 
     /// The chunk map's exact bytes, in the `.chunkmap` format.
     func chunkMapBytes(_ id: UploadID) async throws -> [UInt8]
 
-    /// Receives one whole chunk, streaming `body` to disk as it arrives.
+    /// Receives chunk `index` whole, streaming `body` to its place as it
+    /// arrives. Throws `.noSuchChunk`, `.chunkBusy` (another writer has it),
+    /// `.chunkConflict` (verified with other bytes), `.uploadComplete`,
+    /// `.bodyTooShort`, `.bodyTooLong`, `.digestMismatch`.
     func receiveChunk(
-        _ id: UploadID, range: ContentRange, digests: DigestField, body: some AsyncSequence<ByteBuffer, any Error> & Sendable
+        _ id: UploadID, index: ChunkIndex, expected: ExpectedDigests, body: some AsyncSequence<ByteBuffer, any Error> & Sendable
     ) async throws -> ChunkReceipt
 
+    /// Appends `body` at `offset`, which must be the upload's append offset,
+    /// in place. Every chunk the stored bytes fill is hashed and verified; the
+    /// append offset moves to what is durably stored. A body cut short keeps
+    /// what arrived up to its last durable point. With a `checksum` of the
+    /// whole body, nothing is verified and the offset does not move unless
+    /// it matches. Throws `.offsetMismatch`, `.appendBusy`, `.chunkBusy`,
+    /// `.pastTheEnd`, `.checksumMismatch`, `.chunkConflict`, `.uploadComplete`,
+    /// `.bodyTooShort` (with what was kept).
+    func append(
+        _ id: UploadID, at offset: Int64, checksum: BodyChecksum?, body: some AsyncSequence<ByteBuffer, any Error> & Sendable
+    ) async throws -> AppendReceipt
+
     /// Checks every chunk is verified, then re-reads the data file once,
-    /// computing its SHA-256 and re-checking every chunk's XXH3.
+    /// computing its SHA-256 and re-checking every chunk's XXH3. Throws
+    /// `.sha256Required`, `.sha256Disagrees`, `.incomplete`, `.corrupt`
+    /// (with its findings), `.dataSizeMismatch`, `.sha256Mismatch`.
     func complete(_ id: UploadID, sha256: SHA256Digest?) async throws -> UploadSnapshot
 
     /// Re-reads the data file, marks chunks whose bytes changed `corrupt`, and
@@ -75,11 +132,17 @@ public protocol UploadStore: Sendable {
     /// false (a repair that completes right after checks it then).
     func audit(_ id: UploadID, checkSHA256: Bool) async throws -> AuditReport
 
-    /// The data file of a complete upload, for reading.
-    func openData(_ id: UploadID) async throws -> OwnedDescriptor
+    /// `range` (the whole file when nil) of a complete upload, as a stream
+    /// of buffers read from disk. Throws `.notComplete`, `.rangeOutsideFile`.
+    func read(_ id: UploadID, range: ByteRange?) async throws -> DataStream
 
+    /// Waits for the upload's writers to finish, then removes it.
     func delete(_ id: UploadID) async throws
 
     /// Removes incomplete uploads whose chunk map has not changed for `idle`; returns their ids.
     func expire(idleLongerThan idle: Duration) async throws -> [UploadID]
+}
+
+extension UploadStore {
+    public func audit(_ id: UploadID) async throws -> AuditReport { try await audit(id, checkSHA256: true) }
 }

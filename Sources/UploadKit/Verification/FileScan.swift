@@ -166,7 +166,7 @@ public enum FileScan {
         _ file: OwnedDescriptor, at offset: Int64, into block: UnsafeMutableRawBufferPointer, layout: ChunkLayout
     ) throws(FileScanError) {
         let got: Int
-        do { got = try file.read(fromAbsoluteOffset: offset, into: block) } catch { throw .io(error) }
+        do { got = try file.readAll(fromAbsoluteOffset: offset, into: block) } catch { throw .io(error) }
         guard got == block.count else {
             throw .endedEarly(path: file.path.string, expectedBytes: layout.fileSize.bytes, actualBytes: offset + Int64(got))
         }

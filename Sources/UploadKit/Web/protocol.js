@@ -1,4 +1,4 @@
-// The HTTP contract of ../../../../shared/PROTOCOL.md, as the page speaks it:
+// The HTTP contract of docs/PROTOCOL.md, as the page speaks it:
 // create, handshake, one chunk, complete. And every way they fail, turned into
 // words a person understands, and sorted into "try again" or "stop".
 
@@ -7,6 +7,8 @@ import { fromBase64, toHex } from './sha256.js';
 /** @typedef {import('./types').UploadStatus} UploadStatus */
 /** @typedef {import('./types').CreatedUpload} CreatedUpload */
 /** @typedef {import('./types').ProblemBody} ProblemBody */
+/** @typedef {import('./types').ChunkReceipt} ChunkReceipt */
+/** @typedef {import('./types').UploadHttpClient} UploadHttpClient */
 
 /** A request that failed: what happened, in words, and whether to try again. */
 export class UploadProblem extends Error {
@@ -24,7 +26,10 @@ export class UploadProblem extends Error {
   }
 }
 
-/** Talks to one server (the page's own origin), with an optional bearer token. */
+/**
+ * Talks to one server (the page's own origin), with an optional bearer token.
+ * @implements {UploadHttpClient}
+ */
 export class UploadClient {
   /** @param {() => string} token read at each request, so a token typed later is used */
   constructor(token) {
@@ -63,7 +68,8 @@ export class UploadClient {
     const location = response.headers.get('Location');
     const status = await response.json();
     if (!location) throw new UploadProblem('The server created the upload but did not say where it is (no Location header).');
-    return { path: new URL(location, window.location.href).pathname, chunkSize: status.chunkSize, chunkCount: status.chunkCount };
+    // Relative to the request's URL (no window: this also runs in a worker).
+    return { path: new URL(location, response.url || globalThis.location?.href).pathname, chunkSize: status.chunkSize, chunkCount: status.chunkCount };
   }
 
   /**
@@ -85,7 +91,7 @@ export class UploadClient {
    * @param {ArrayBuffer} bytes
    * @param {string} sha256Base64
    * @param {AbortSignal} signal
-   * @returns {Promise<{index: number, receivedChunks: number, chunkCount: number, written: boolean}>}
+   * @returns {Promise<ChunkReceipt>}
    */
   async putChunk(path, range, total, bytes, sha256Base64, signal) {
     const response = await this.request(path, {
@@ -184,6 +190,18 @@ export function sha256OfField(field) {
   if (!field) return null;
   const match = /(?:^|,)\s*sha-256=:([A-Za-z0-9+/=]+):/.exec(field);
   return match ? toHex(fromBase64(match[1])) : null;
+}
+
+/**
+ * Words for a file that could not be read (a chunk's slice, or the hash
+ * worker's): browsers fail the read once the file changed after it was chosen.
+ * @param {string} name the DOMException name of the failed read
+ */
+export function readFailure(name) {
+  if (name === 'NotReadableError' || name === 'NotFoundError') {
+    return 'The file could not be read any more: it was changed, moved or deleted after it was chosen. Choose it again.';
+  }
+  return `The file could not be read (${name || 'unknown error'}). Choose it again.`;
 }
 
 /**

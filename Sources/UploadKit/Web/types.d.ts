@@ -1,6 +1,8 @@
-// The uploader page's shapes. The page's JavaScript names them in JSDoc
-// (`@type {import('./types').Chunk}`) and `tsc --noEmit --checkJs` checks it
-// against them (Tests/browser/tsconfig*.json); browsers never load this file.
+// The uploader page's shapes, and the public API of its engine, the ES module
+// /web/uploadverify.js (UploadSession, UploadClient, WorkerQueue, workerHasher).
+// The page's JavaScript names them in JSDoc (`@type {import('./types').Chunk}`)
+// and `tsc --noEmit --checkJs` checks it against them (Tests/browser/tsconfig*.json);
+// browsers never load this file.
 
 /** Where a chunk is, as far as this page knows. */
 export type ChunkState = 'missing' | 'sending' | 'verified' | 'failed';
@@ -16,7 +18,7 @@ export interface Chunk {
   attempts: number;
 }
 
-/** The HEAD handshake (PROTOCOL.md), typed: what the server holds of an upload. */
+/** The HEAD handshake (docs/PROTOCOL.md), typed: what the server holds of an upload. */
 export interface UploadStatus {
   readonly length: number;
   readonly chunkSize: number;
@@ -66,6 +68,8 @@ export interface RetryPolicy {
  */
 export interface WorkerQueue<T> {
   readonly concurrency: number;
+  /** How failed tasks are retried: attempts in all, and the doubling backoff. */
+  readonly retry: Readonly<RetryPolicy>;
   /** Tasks running now. */
   readonly running: number;
   /** Tasks waiting for a slot, or for their backoff to pass. */
@@ -112,4 +116,171 @@ export interface RememberedUpload {
   size: number;
   chunkSize: number;
   savedAt: string;
+}
+
+/** Where the remembered uploads are kept: localStorage, or anything shaped like it. */
+export interface ResumeStorage {
+  getItem(key: string): string | null;
+  setItem(key: string, value: string): void;
+  removeItem(key: string): void;
+}
+
+/** The whole file's SHA-256, as `complete` sends it and the server confirms it. */
+export interface FileDigest {
+  /** Lowercase hex, as sha256sum prints it. */
+  readonly hex: string;
+  /** Standard base64, for Repr-Digest. */
+  readonly base64: string;
+}
+
+/**
+ * Computes the whole file's SHA-256 a slice at a time (never the whole file in
+ * memory), reporting the bytes read so far. Rejects with an UploadProblem in
+ * words when the file cannot be read, and with an AbortError once `signal`
+ * aborts (the hashing stops then). workerHasher() is the one the page uses.
+ */
+export type FileHasher = (
+  file: Blob,
+  options: { onProgress?(hashedBytes: number): void; signal?: AbortSignal },
+) => Promise<FileDigest>;
+
+/** The SHA-256 of one chunk, base64, for its Content-Digest. */
+export interface ChunkDigester {
+  /** 'webcrypto' in a secure context, 'builtin' (sha256.js) elsewhere. */
+  readonly engine: 'webcrypto' | 'builtin';
+  digest(bytes: ArrayBuffer): Promise<string>;
+}
+
+/** What a PUT of a chunk answers. */
+export interface ChunkReceipt {
+  readonly index: number;
+  readonly receivedChunks: number;
+  readonly chunkCount: number;
+  readonly written: boolean;
+}
+
+/**
+ * The four requests of docs/PROTOCOL.md an upload session makes; UploadClient
+ * (protocol.js) is the real one. Each rejects with an UploadProblem (its
+ * `retryable` says whether to try again, its `slug` which problem it was).
+ */
+export interface UploadHttpClient {
+  create(file: { size: number; name: string; type?: string; chunkSize?: number }): Promise<CreatedUpload>;
+  handshake(path: string): Promise<UploadStatus>;
+  putChunk(
+    path: string,
+    range: { start: number; end: number },
+    total: number,
+    bytes: ArrayBuffer,
+    sha256Base64: string,
+    signal: AbortSignal,
+  ): Promise<ChunkReceipt>;
+  /** Resolves with the SHA-256 the server confirmed, hex. */
+  complete(path: string, sha256Base64: string): Promise<string>;
+}
+
+/**
+ * Where one file's upload is: starting (create or handshake), sending the
+ * chunks the server lacks, pausing (the chunks on their way still arrive),
+ * paused, hashing (every chunk is on the server; the SHA-256 is not finished
+ * yet), completing (the server re-reads its copy), and how it ended.
+ */
+export type UploadPhase = 'starting' | 'sending' | 'pausing' | 'paused' | 'hashing' | 'completing' | 'done' | 'failed';
+
+/** An upload session as it is now: all a view needs to draw it. */
+export interface UploadSnapshot {
+  readonly name: string;
+  readonly size: number;
+  readonly phase: UploadPhase;
+  /** The upload's path on the server once created or resumed (e.g. /uploads/0123…), '' before. */
+  readonly path: string;
+  /** The server's chunk size; 0 until the handshake. */
+  readonly chunkSize: number;
+  readonly chunkCount: number;
+  /** The session's own chunk records, live and read-only: their states move as the upload runs. */
+  readonly chunks: ReadonlyArray<Readonly<Chunk>>;
+  /** Bytes the server holds, verified. */
+  readonly verifiedBytes: number;
+  readonly verifiedChunks: number;
+  /** Chunks being read, hashed or sent now. */
+  readonly inFlight: number;
+  /** Bytes of the whole file's SHA-256 read so far. */
+  readonly hashedBytes: number;
+  /** Chunks (and their bytes) this session sent and the server verified; a resume sends only the missing ones. */
+  readonly sentChunks: number;
+  readonly sentBytes: number;
+  /** Bytes the server already held when this session resumed the upload (0 for a new one). */
+  readonly resumedWith: number;
+  /** Verified bytes per second over the last few seconds, while sending; 0 otherwise. */
+  readonly rate: number;
+  /** Milliseconds since the session was made, until it ended. */
+  readonly elapsedMs: number;
+  /** A passing remark (a chunk being retried), '' when there is none. */
+  readonly note: string;
+  /** The SHA-256 the server confirmed (hex), once done. */
+  readonly sha256: string | null;
+  /** Done because the server already had the whole upload: nothing was sent. */
+  readonly alreadyComplete: boolean;
+  /** Why it failed, in words a person can act on; null unless failed. */
+  readonly error: string | null;
+  /** The server's problem type (e.g. 'chunk-conflict') when that was the failure, '' otherwise. */
+  readonly problem: string;
+}
+
+/**
+ * What an upload session tells its listeners: each kind of event, and what a
+ * listener gets after the snapshot, `listener(snapshot, detail)`.
+ */
+export interface UploadSessionEvents {
+  /** Anything changed (phase, a chunk, bytes, a note). */
+  change: undefined;
+  /** The phase changed; the detail is the new one (snapshot.phase too). */
+  phase: UploadPhase;
+  /** Verified or hashed bytes moved. */
+  progress: undefined;
+  /** One chunk changed state; the detail is that chunk. */
+  chunk: Readonly<Chunk>;
+  /** A passing remark, e.g. that a chunk is retried and when; the detail is its text. */
+  note: string;
+}
+
+/** A listener for events of kind K. */
+export type UploadSessionListener<K extends keyof UploadSessionEvents> = (snapshot: UploadSnapshot, detail: UploadSessionEvents[K]) => void;
+
+/** What an upload session is made with; each collaborator has a browser default. */
+export interface UploadSessionOptions {
+  /** Default: new UploadClient(() => ''), the page's own origin without a token. */
+  client?: UploadHttpClient;
+  /** Default: a WorkerQueue of its own (3 in flight). Share one to bound several uploads together. */
+  queue?: WorkerQueue<unknown>;
+  /** Default: workerHasher(), hash-worker.js beside the module. */
+  hasher?: FileHasher;
+  /** Where the upload is remembered for a resume after a reload. Default: localStorage; null: nowhere. */
+  storage?: ResumeStorage | null;
+  /** The chunk size asked for when creating a new upload; the server's choice when absent. */
+  chunkSize?: number;
+  /** Default: chunkDigester().digest, WebCrypto in a secure context. */
+  chunkDigest?: (bytes: ArrayBuffer) => Promise<string>;
+  /** The clock for the rate, in milliseconds. Default: performance.now. */
+  now?: () => number;
+}
+
+/**
+ * One file's upload with no DOM (upload-session.js): creates it, or resumes
+ * the one remembered for this file; sends the missing chunks through the
+ * queue with retries; hashes the whole file meanwhile; completes, and says
+ * every step through its events.
+ */
+export interface UploadSessionContract {
+  readonly file: File;
+  readonly phase: UploadPhase;
+  /** Starts once (later calls only return the same promise); settles with the last snapshot when done or failed, never rejects. */
+  start(): Promise<UploadSnapshot>;
+  /** While sending: drops the chunks not yet on their way; those in flight arrive, then the phase is 'paused'. */
+  pause(): void;
+  /** After a pause: sends what is still missing. */
+  resume(): void;
+  snapshot(): UploadSnapshot;
+  /** Returns a function that removes the listener. */
+  on<K extends keyof UploadSessionEvents>(type: K, listener: UploadSessionListener<K>): () => void;
 }

@@ -34,7 +34,7 @@ enum InputFile {
         if path.hasSuffix(".chunkmap") { return true }
         guard let file = try? OwnedDescriptor.open(FilePath(path), .readOnly) else { return false }
         var magic = [UInt8](repeating: 0, count: ChunkMapFormat.magic.count)
-        let read = magic.withUnsafeMutableBytes { try? file.read(fromAbsoluteOffset: 0, into: $0) }
+        let read = magic.withUnsafeMutableBytes { try? file.readAll(fromAbsoluteOffset: 0, into: $0) }
         return read == magic.count && magic == ChunkMapFormat.magic
     }
 

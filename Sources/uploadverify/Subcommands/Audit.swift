@@ -6,7 +6,7 @@ extension UploadVerify {
     struct Audit: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "Scrub a server's data directory: re-hash every verified chunk and mark the ones whose bytes changed corrupt.",
-            discussion: "Safe while the server runs: it changes only chunk states, each by one positioned write, and the server reads them at every request. Exits 1 when anything is corrupt."
+            discussion: "Safe while any number of servers run on the directory: each upload is audited holding its chunk map's upload lock, which waits for the chunk writes in flight and holds new ones until the pass ends. Exits 1 when anything is corrupt."
         )
 
         @Option(name: .customLong("data-dir"), help: "The server's data directory.")
@@ -15,7 +15,7 @@ extension UploadVerify {
         @Argument(help: "Upload ids to audit (default: every upload in the directory).")
         var ids: [String] = []
 
-        @Flag(help: "Print {uploads: [{id, checkedChunks, corrupt, sha256Matches}]}.")
+        @Flag(help: "Print {uploads: [{id, checkedChunks, corrupt, sha256Matches, findings}]}.")
         var json = false
 
         func run() async throws {
@@ -31,7 +31,7 @@ extension UploadVerify {
                 do { report = try await store.audit(id) } catch UploadError.notFound {
                     throw CommandFailure.badInput("no upload \(id) in \(dataDirectory)")
                 }
-                results.append(AuditJSON.Upload(id: id.rawValue, checkedChunks: report.checkedChunks, corrupt: report.corrupt.map(\.value), sha256Matches: report.sha256Matches))
+                results.append(AuditJSON.Upload(id: id.rawValue, report: report))
             }
             if json {
                 try JSONOutput.print(AuditJSON(uploads: results))
@@ -41,7 +41,8 @@ extension UploadVerify {
                     if upload.corrupt.isEmpty && upload.sha256Matches != false { return line + ", ok" }
                     if !upload.corrupt.isEmpty { line += ", \(upload.corrupt.count) corrupt (chunks \(upload.corrupt.map(String.init).joined(separator: ", ")))" }
                     if upload.sha256Matches == false { line += ", SHA-256 no longer matches" }
-                    return line + "\n  to repair: uploadverify repair http://HOST:PORT/uploads/\(upload.id) --from GOOD-COPY"
+                    let details = upload.findings.compactMap(\.finding).map { "\n  \($0)" }.joined()
+                    return line + details + "\n  to repair: uploadverify repair http://HOST:PORT/uploads/\(upload.id) --from GOOD-COPY"
                 }
                 if results.isEmpty { lines.append("no uploads in \(dataDirectory)") }
                 Terminal.standardOutput.writeLine(lines.joined(separator: "\n"))
@@ -59,6 +60,16 @@ struct AuditJSON: Encodable {
         let checkedChunks: Int
         let corrupt: [Int]
         let sha256Matches: Bool?
+        /// Each chunk found wrong, with its range and both digests.
+        let findings: [FindingDocument]
+
+        init(id: String, report: AuditReport) {
+            self.id = id
+            checkedChunks = report.checkedChunks
+            corrupt = report.corrupt.map(\.value)
+            sha256Matches = report.sha256Matches
+            findings = report.findings.map(FindingDocument.init)
+        }
 
         func encode(to encoder: any Encoder) throws {
             var container = encoder.container(keyedBy: CodingKeys.self)
@@ -66,9 +77,10 @@ struct AuditJSON: Encodable {
             try container.encode(checkedChunks, forKey: .checkedChunks)
             try container.encode(corrupt, forKey: .corrupt)
             try container.encode(sha256Matches, forKey: .sha256Matches)
+            try container.encode(findings, forKey: .findings)
         }
 
-        enum CodingKeys: String, CodingKey { case id, checkedChunks, corrupt, sha256Matches }
+        enum CodingKeys: String, CodingKey { case id, checkedChunks, corrupt, sha256Matches, findings }
     }
 
     let uploads: [Upload]

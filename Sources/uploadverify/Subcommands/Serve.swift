@@ -76,7 +76,7 @@ extension UploadVerify {
             options.maxOpenUploads = maxOpenUploads
             options.headerTimeout = try DurationText.parse(headerTimeout)
             OpenFileLimit.raiseToHardLimit()
-            options.crashSwitch = try Environment.value(CrashSwitch.environmentVariable).map(CrashSwitch.parse)
+            options.crashProbe = try Environment.value(CrashSwitch.environmentVariable).map(CrashSwitch.parse)
             LoggingSystem.bootstrap { StreamLogHandler.standardError(label: $0) }
             var logger = Logger(label: "uploadverify")
             logger.logLevel = Environment.value("LOG_LEVEL").flatMap(Logger.Level.init(rawValue:)) ?? .info

@@ -43,7 +43,7 @@ extension UploadVerify {
 /// `status --json`: the chunk-map JSON plus the handshake.
 struct StatusJSON: Encodable {
     let map: ChunkMapDocument
-    let status: UploadStatus
+    let status: Handshake
 
     enum Keys: String, CodingKey { case offset, received, receivedChunks, complete }
 

@@ -55,10 +55,8 @@ extension UploadVerify {
             }
             let layout = chunkMap.layout
             var report = VerificationReport(findings: [], checkedChunks: audit.checkedChunks, sha256Matches: audit.sha256Matches, actualSHA256: nil)
-            for index in audit.corrupt.map(ChunkIndex.init) where layout.contains(index) {
-                let expected = chunkMap[index].digest ?? XXH3Digest(0)
-                report.findings.append(.corrupt(index, layout.range(of: index), expected: expected, actual: expected))
-            }
+            // The server's own findings: the digest it recorded and the one its disk gives now.
+            report.findings += (audit.findings ?? []).compactMap(\.finding)
             for index in chunkMap.indices(where: { if case .missing = $0 { true } else { false } }) {
                 report.findings.append(.missing(index, layout.range(of: index)))
             }
@@ -67,16 +65,17 @@ extension UploadVerify {
                 report.sha256Matches = (report.sha256Matches ?? true) && confirmed == expectedSHA256
                 if let confirmed, confirmed != expectedSHA256 { report.findings.append(.sha256Mismatch(expected: expectedSHA256, actual: confirmed)) }
             }
-            if audit.sha256Matches == false, let confirmed = chunkMap.status.sha256 {
-                report.findings.append(.sha256Mismatch(expected: confirmed, actual: confirmed))
-            }
             if json {
                 try JSONOutput.print(VerifyJSON(report))
             } else {
                 var lines = ["\(url): \(audit.checkedChunks) verified chunks re-hashed by the server"]
                 lines += report.findings.map { finding in
-                    if case .corrupt(let index, let range, _, _) = finding { return "  chunk \(index) is corrupt on the server: \(range) (\(range.length) bytes)" }
-                    if case .sha256Mismatch = finding, audit.sha256Matches == false { return "  the server's file no longer has its confirmed SHA-256" }
+                    if case .corrupt(let index, let range, let expected, let actual) = finding {
+                        return "  chunk \(index) is corrupt on the server: \(range) (\(range.length) bytes) hash to xxh3 \(actual), expected \(expected)"
+                    }
+                    if case .sha256Mismatch(let confirmed, let actual) = finding, audit.sha256Matches == false {
+                        return "  the server's file no longer has its confirmed SHA-256: it is \(actual), confirmed \(confirmed)"
+                    }
                     return "  \(finding)"
                 }
                 lines.append(report.isOK ? "ok" : "to repair: uploadverify repair \(url) --from GOOD-COPY")

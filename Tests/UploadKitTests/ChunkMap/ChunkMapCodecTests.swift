@@ -1,3 +1,4 @@
+import Foundation
 import Testing
 import UploadKit
 
@@ -25,7 +26,7 @@ import UploadKit
     @Test func theFormatStartsWithItsMagicAndVersion() throws {
         let bytes = ChunkMapCodec.encode(try Self.sampleMap())
         #expect(Array(bytes[0..<8]) == [0x89, 0x55, 0x56, 0x4D, 0x41, 0x50, 0x0D, 0x0A])
-        #expect(Array(bytes[8..<10]) == [0, 1])
+        #expect(Array(bytes[8..<10]) == [0, 2])
         // header 128 + status 64 + metadata padded to 32 + 5 entries of 16
         #expect(bytes.count == 128 + 64 + 32 + 5 * 16)
     }
@@ -42,8 +43,26 @@ import UploadKit
 
     @Test func anotherVersionIsRefusedByName() throws {
         var bytes = ChunkMapCodec.encode(try Self.sampleMap())
-        bytes[9] = 2
-        #expect(throws: ChunkMapError.unsupportedVersion(2)) { try ChunkMapCodec.decode(bytes) }
+        bytes[9] = 3
+        #expect(throws: ChunkMapError.unsupportedVersion(3)) { try ChunkMapCodec.decode(bytes) }
+    }
+
+    @Test func theAppendOffsetRoundTripsInTheStatusRecord() throws {
+        var map = try Self.sampleMap()
+        map.status.appendOffset = 123_456
+        #expect(try ChunkMapCodec.decode(ChunkMapCodec.encode(map)).status.appendOffset == 123_456)
+    }
+
+    /// A map written by version 1 (checked in, as that version wrote it)
+    /// still reads: its entries, its status, and an append offset of 0.
+    @Test func aVersion1MapStillReads() throws {
+        let bytes = [UInt8](try Data(contentsOf: fixturesDirectory.appendingPathComponent("several-chunks.bin.v1.chunkmap")))
+        #expect(Array(bytes[8..<10]) == [0, 1])
+        let map = try ChunkMapCodec.decode(bytes)
+        #expect(map.layout.fileSize.bytes == 263_144 && map.layout.chunkCount == 1)
+        #expect(map.verifiedCount == 1)
+        #expect(map.status.appendOffset == 0)
+        #expect(map.appendOffset == map.layout.fileSize.bytes)
     }
 
     @Test func aTruncatedMapIsRefused() throws {

@@ -82,14 +82,11 @@ import UploadKit
         let id = try await store.create(
             length: ByteCount(Int64(file.length)), chunkSize: ByteCount(Int64(file.chunkSize)), expectedSHA256: nil, metadata: "").id
         for index in 0..<file.chunkCount {
-            let range = ContentRange(
-                range: ByteRange(offset: Int64(file.range(index).lowerBound), length: Int64(file.range(index).count)),
-                completeLength: Int64(file.length))
             let body = AsyncThrowingStream<ByteBuffer, any Error> {
                 $0.yield(ByteBuffer(bytes: file.chunk(index)))
                 $0.finish()
             }
-            _ = try await store.receiveChunk(id, range: range, digests: DigestField(), body: body)
+            _ = try await store.receiveChunk(id, index: ChunkIndex(index), expected: ExpectedDigests(), body: body)
         }
         _ = try await store.complete(id, sha256: file.sha256)
         try await Task.sleep(for: .milliseconds(1100))

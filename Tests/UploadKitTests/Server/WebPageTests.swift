@@ -16,7 +16,10 @@ import UploadKit
         }
     }
 
-    @Test(arguments: ["uploader.js", "protocol.js", "worker-queue.js", "sha256.js", "hash-worker.js"])
+    @Test(arguments: [
+        "uploader.js", "upload-view.js", "format.js", "uploadverify.js", "upload-session.js", "resume-memory.js",
+        "hashing.js", "protocol.js", "worker-queue.js", "sha256.js", "hash-worker.js",
+    ])
     func everyScriptIsServedAsJavaScriptOrBrowsersRefuseIt(_ name: String) async throws {
         try await ServerFixture().run { api in
             let response = try await api.request(.get, "/web/\(name)")
@@ -24,6 +27,17 @@ import UploadKit
             #expect(response.headers[.contentType] == "text/javascript; charset=utf-8")
             #expect(response.headers[HTTPField.Name("X-Content-Type-Options")!] == "nosniff")
             #expect(response.body.readableBytes > 500)
+        }
+    }
+
+    @Test func theEngineIsServedAsOneModuleThatReExportsTheSession() async throws {
+        try await ServerFixture().run { api in
+            let response = try await api.request(.get, "/web/uploadverify.js")
+            #expect(response.status == .ok)
+            #expect(response.headers[.contentType] == "text/javascript; charset=utf-8")
+            let module = String(buffer: response.body)
+            #expect(module.contains("export { UploadSession"))
+            #expect(module.contains("from './upload-session.js'"))
         }
     }
 

@@ -22,17 +22,9 @@ import UploadKit
         return try await body(store, snapshot.id)
     }
 
-    func range(_ index: Int) -> ContentRange {
-        let bytes = file.range(index)
-        return ContentRange(range: ByteRange(offset: Int64(bytes.lowerBound), length: Int64(bytes.count)), completeLength: Int64(file.length))
-    }
-
     /// A body that yields `parts`, then ends or throws `error`.
     func body(_ parts: [[UInt8]], thenThrow error: (any Error)? = nil) -> AsyncThrowingStream<ByteBuffer, any Error> {
-        AsyncThrowingStream { continuation in
-            for part in parts { continuation.yield(ByteBuffer(bytes: part)) }
-            continuation.finish(throwing: error)
-        }
+        SampleFile.body(parts, thenThrow: error)
     }
 
     func halves(_ bytes: [UInt8]) -> [[UInt8]] {
@@ -46,7 +38,7 @@ import UploadKit
     @Test func aChunkStreamedInPartsIsCommittedWithItsDigest() async throws {
         try await withStore { (store, id) async throws in
             let parts = stride(from: 0, to: kib64, by: 1000).map { Array(file.chunk(1)[$0..<min($0 + 1000, kib64)]) }
-            let receipt = try await store.receiveChunk(id, range: range(1), digests: DigestField(), body: body(parts))
+            let receipt = try await store.receiveChunk(id, index: ChunkIndex(1), expected: ExpectedDigests(), body: body(parts))
             #expect(receipt.index == ChunkIndex(1))
             #expect(receipt.written)
             #expect(receipt.digest == XXH3Hasher.hash(file.chunk(1)))
@@ -57,7 +49,7 @@ import UploadKit
     @Test func aBodyThatFailsMidwayLeavesTheChunkMissing() async throws {
         try await withStore { (store, id) async throws in
             await #expect(throws: (any Error).self) {
-                try await store.receiveChunk(id, range: range(0), digests: DigestField(), body: body([halves(file.chunk(0))[0]], thenThrow: ClientWentAway()))
+                try await store.receiveChunk(id, index: ChunkIndex(0), expected: ExpectedDigests(), body: body([halves(file.chunk(0))[0]], thenThrow: ClientWentAway()))
             }
             #expect(try await state(store, id, 0) == .missing)
             #expect(try await store.snapshot(id).map.verifiedCount == 0)
@@ -67,10 +59,10 @@ import UploadKit
     @Test func failedBodiesLeakNoDescriptor() async throws {
         try await withStore { (store, id) async throws in
             let first = halves(file.chunk(0))[0]
-            _ = try? await store.receiveChunk(id, range: range(0), digests: DigestField(), body: body([first], thenThrow: ClientWentAway()))
+            _ = try? await store.receiveChunk(id, index: ChunkIndex(0), expected: ExpectedDigests(), body: body([first], thenThrow: ClientWentAway()))
             let before = openDescriptorCount()
             for _ in 0..<200 {
-                _ = try? await store.receiveChunk(id, range: range(0), digests: DigestField(), body: body([first], thenThrow: ClientWentAway()))
+                _ = try? await store.receiveChunk(id, index: ChunkIndex(0), expected: ExpectedDigests(), body: body([first], thenThrow: ClientWentAway()))
             }
             // Other tests run in parallel and open files too: a leak here would add 200 or more.
             #expect(openDescriptorCount() < before + 50)
@@ -81,8 +73,8 @@ import UploadKit
     @Test func afterAFailedChunkARetrySucceeds() async throws {
         try await withStore { (store, id) async throws in
             let chunk = file.chunk(2)
-            _ = try? await store.receiveChunk(id, range: range(2), digests: DigestField(), body: body([halves(chunk)[0]], thenThrow: ClientWentAway()))
-            let receipt = try await store.receiveChunk(id, range: range(2), digests: DigestField(xxh3: XXH3Hasher.hash(chunk)), body: body(halves(chunk)))
+            _ = try? await store.receiveChunk(id, index: ChunkIndex(2), expected: ExpectedDigests(), body: body([halves(chunk)[0]], thenThrow: ClientWentAway()))
+            let receipt = try await store.receiveChunk(id, index: ChunkIndex(2), expected: ExpectedDigests(xxh3: XXH3Hasher.hash(chunk)), body: body(halves(chunk)))
             #expect(receipt.written)
             #expect(try await state(store, id, 2) == .verified(XXH3Hasher.hash(chunk)))
         }
@@ -91,7 +83,7 @@ import UploadKit
     @Test func aBodyShorterThanItsRangeIsRefusedAndTheChunkStaysMissing() async throws {
         try await withStore { (store, id) async throws in
             let error = await #expect(throws: UploadError.self) {
-                try await store.receiveChunk(id, range: range(0), digests: DigestField(), body: body([Array(file.chunk(0).dropLast())]))
+                try await store.receiveChunk(id, index: ChunkIndex(0), expected: ExpectedDigests(), body: body([Array(file.chunk(0).dropLast())]))
             }
             guard case .bodyTooShort(let expected, let received) = error else {
                 Issue.record("expected bodyTooShort, got \(String(describing: error))")
@@ -105,7 +97,7 @@ import UploadKit
     @Test func aBodyLongerThanItsRangeIsRefusedAndTheChunkStaysMissing() async throws {
         try await withStore { (store, id) async throws in
             let error = await #expect(throws: UploadError.self) {
-                try await store.receiveChunk(id, range: range(3), digests: DigestField(), body: body([file.chunk(3), [0]]))
+                try await store.receiveChunk(id, index: ChunkIndex(3), expected: ExpectedDigests(), body: body([file.chunk(3), [0]]))
             }
             guard case .bodyTooLong = error else {
                 Issue.record("expected bodyTooLong, got \(String(describing: error))")
@@ -120,7 +112,7 @@ import UploadKit
             let counter = PartCounter()
             let endless = CountingBody(part: [UInt8](repeating: 9, count: 1000), count: 1_000_000, counter: counter)
             await #expect(throws: UploadError.self) {
-                try await store.receiveChunk(id, range: range(3), digests: DigestField(), body: endless)
+                try await store.receiveChunk(id, index: ChunkIndex(3), expected: ExpectedDigests(), body: endless)
             }
             #expect(counter.value <= 2, "reading stops at the first byte past the range")
         }
@@ -128,9 +120,9 @@ import UploadKit
 
     @Test func aDigestMismatchNeverMarksTheChunkVerified() async throws {
         try await withStore { (store, id) async throws in
-            let wrong = DigestField(xxh3: XXH3Hasher.hash(file.chunk(1)))
+            let wrong = ExpectedDigests(xxh3: XXH3Hasher.hash(file.chunk(1)))
             let error = await #expect(throws: UploadError.self) {
-                try await store.receiveChunk(id, range: range(0), digests: wrong, body: body([file.chunk(0)]))
+                try await store.receiveChunk(id, index: ChunkIndex(0), expected: wrong, body: body([file.chunk(0)]))
             }
             guard case .digestMismatch(let algorithm, let index, _, _) = error else {
                 Issue.record("expected digestMismatch, got \(String(describing: error))")
@@ -147,13 +139,13 @@ import UploadKit
             let (stream, feed) = AsyncThrowingStream.makeStream(of: ByteBuffer.self)
             let (started, signal) = AsyncStream.makeStream(of: Void.self)
             let first = Task {
-                try await store.receiveChunk(id, range: range(1), digests: DigestField(), body: ObservedBody(inner: stream, started: signal))
+                try await store.receiveChunk(id, index: ChunkIndex(1), expected: ExpectedDigests(), body: ObservedBody(inner: stream, started: signal))
             }
             var waiting = started.makeAsyncIterator()
             _ = await waiting.next()  // the first writer is reading its body: it holds the chunk
 
             let error = await #expect(throws: UploadError.self) {
-                try await store.receiveChunk(id, range: range(1), digests: DigestField(), body: body([chunk]))
+                try await store.receiveChunk(id, index: ChunkIndex(1), expected: ExpectedDigests(), body: body([chunk]))
             }
             guard case .chunkBusy(let index) = error else {
                 Issue.record("expected chunkBusy, got \(String(describing: error))")
@@ -164,7 +156,7 @@ import UploadKit
             feed.yield(ByteBuffer(bytes: chunk))
             feed.finish()
             #expect(try await first.value.written)
-            let again = try await store.receiveChunk(id, range: range(1), digests: DigestField(), body: body([chunk]))
+            let again = try await store.receiveChunk(id, index: ChunkIndex(1), expected: ExpectedDigests(), body: body([chunk]))
             #expect(again.written == false)
         }
     }
@@ -174,11 +166,11 @@ import UploadKit
             let (stream, feed) = AsyncThrowingStream.makeStream(of: ByteBuffer.self)
             let (started, signal) = AsyncStream.makeStream(of: Void.self)
             let slow = Task {
-                try await store.receiveChunk(id, range: range(0), digests: DigestField(), body: ObservedBody(inner: stream, started: signal))
+                try await store.receiveChunk(id, index: ChunkIndex(0), expected: ExpectedDigests(), body: ObservedBody(inner: stream, started: signal))
             }
             var waiting = started.makeAsyncIterator()
             _ = await waiting.next()
-            #expect(try await store.receiveChunk(id, range: range(2), digests: DigestField(), body: body([file.chunk(2)])).written)
+            #expect(try await store.receiveChunk(id, index: ChunkIndex(2), expected: ExpectedDigests(), body: body([file.chunk(2)])).written)
             feed.yield(ByteBuffer(bytes: file.chunk(0)))
             feed.finish()
             #expect(try await slow.value.written)
@@ -203,7 +195,7 @@ import UploadKit
                             }
                         }
                         do {
-                            let receipt = try await store.receiveChunk(id, range: range(1), digests: DigestField(), body: slow)
+                            let receipt = try await store.receiveChunk(id, index: ChunkIndex(1), expected: ExpectedDigests(), body: slow)
                             return receipt.written ? "written" : "duplicate"
                         } catch UploadError.chunkBusy {
                             return "busy"
@@ -222,7 +214,7 @@ import UploadKit
 
     @Test func aChunkIsCommittedWithFsyncOn() async throws {
         try await withStore(fsync: true) { (store, id) async throws in
-            #expect(try await store.receiveChunk(id, range: range(0), digests: DigestField(), body: body([file.chunk(0)])).written)
+            #expect(try await store.receiveChunk(id, index: ChunkIndex(0), expected: ExpectedDigests(), body: body([file.chunk(0)])).written)
             #expect(try await state(store, id, 0) == .verified(XXH3Hasher.hash(file.chunk(0))))
         }
     }
@@ -230,7 +222,7 @@ import UploadKit
     @Test func aChunkForAnUnknownUploadIsNotFound() async throws {
         try await withStore { (store, _) async throws in
             let error = await #expect(throws: UploadError.self) {
-                try await store.receiveChunk(UploadID.random(), range: range(0), digests: DigestField(), body: body([file.chunk(0)]))
+                try await store.receiveChunk(UploadID.random(), index: ChunkIndex(0), expected: ExpectedDigests(), body: body([file.chunk(0)]))
             }
             guard case .notFound = error else {
                 Issue.record("expected notFound, got \(String(describing: error))")
@@ -247,7 +239,7 @@ import UploadKit
         let bytes = pseudoRandomBytes(1000)
         let done = try await store.create(length: ByteCount(1000), chunkSize: nil, expectedSHA256: nil, metadata: "").id
         _ = try await store.receiveChunk(
-            done, range: ContentRange(range: ByteRange(offset: 0, length: 1000), completeLength: 1000), digests: DigestField(), body: body([bytes]))
+            done, index: ChunkIndex(0), expected: ExpectedDigests(), body: body([bytes]))
         _ = try await store.complete(done, sha256: SHA256Hasher.hash(bytes))
         try await Task.sleep(for: .milliseconds(1100))
         #expect(try await store.expire(idleLongerThan: .seconds(1)) == [idle])

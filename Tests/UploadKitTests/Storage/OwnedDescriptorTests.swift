@@ -27,7 +27,7 @@ import UploadKit
         let file = try openForReading(try directory.write([1, 2, 3], to: "f"))
         let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: 10, alignment: 1)
         defer { buffer.deallocate() }
-        #expect(try file.read(fromAbsoluteOffset: 1, into: buffer) == 2)
+        #expect(try file.readAll(fromAbsoluteOffset: 1, into: buffer) == 2)
     }
 
     @Test func aPositionedWriteLandsAtItsOffsetWithoutMovingTheSize() throws {
@@ -35,7 +35,7 @@ import UploadKit
         defer { directory.remove() }
         let path = try directory.write([UInt8](repeating: 0, count: 10), to: "f")
         let file = try OwnedDescriptor.open(FilePath(path), .readWrite)
-        try file.write(toAbsoluteOffset: 4, [7, 7])
+        try file.writeAll(toAbsoluteOffset: 4, [7, 7])
         #expect(try file.size() == 10)
         try file.close()
     }

@@ -9,7 +9,7 @@ import Testing
 extension FileUploadStoreTests {
     func send(_ indices: [Int], to store: FileUploadStore, _ id: UploadID) async throws {
         for index in indices {
-            _ = try await store.receiveChunk(id, range: range(index), digests: DigestField(), body: body([file.chunk(index)]))
+            _ = try await store.receiveChunk(id, index: ChunkIndex(index), expected: ExpectedDigests(), body: body([file.chunk(index)]))
         }
     }
 
@@ -54,8 +54,8 @@ extension FileUploadStoreTests {
             await #expect {
                 try await store.complete(id, sha256: file.sha256)
             } throws: { error in
-                guard case .corrupt(let chunks) = error as? UploadError else { return false }
-                return chunks == [ChunkIndex(1)]
+                guard case .corrupt(let findings) = error as? UploadError else { return false }
+                return findings.map { $0.chunk?.index } == [ChunkIndex(1)]
             }
             try await send([1], to: store, id)
             #expect(try await store.complete(id, sha256: file.sha256).map.status.sha256 == file.sha256)
@@ -75,7 +75,7 @@ extension FileUploadStoreTests {
             var other = file.bytes
             other[2 * file.chunkSize] ^= 0xFF
             let chunk = Array(other[file.range(2)])
-            _ = try await store.receiveChunk(id, range: range(2), digests: DigestField(), body: body([chunk]))
+            _ = try await store.receiveChunk(id, index: ChunkIndex(2), expected: ExpectedDigests(), body: body([chunk]))
             #expect(try await store.complete(id, sha256: SHA256Hasher.hash(other)).map.status.sha256 == SHA256Hasher.hash(other))
         }
     }

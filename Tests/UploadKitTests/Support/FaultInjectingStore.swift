@@ -74,17 +74,25 @@ struct FaultInjectingStore: UploadStore {
 
     func chunkMapBytes(_ id: UploadID) async throws -> [UInt8] { try await base.chunkMapBytes(id) }
 
+    func layout(_ id: UploadID) async throws -> ChunkLayout { try await base.layout(id) }
+
     func receiveChunk(
-        _ id: UploadID, range: ContentRange, digests: DigestField, body: some AsyncSequence<ByteBuffer, any Error> & Sendable
+        _ id: UploadID, index: ChunkIndex, expected: ExpectedDigests, body: some AsyncSequence<ByteBuffer, any Error> & Sendable
     ) async throws -> ChunkReceipt {
-        try await base.receiveChunk(id, range: range, digests: digests, body: body)
+        try await base.receiveChunk(id, index: index, expected: expected, body: body)
+    }
+
+    func append(
+        _ id: UploadID, at offset: Int64, checksum: BodyChecksum?, body: some AsyncSequence<ByteBuffer, any Error> & Sendable
+    ) async throws -> AppendReceipt {
+        try await base.append(id, at: offset, checksum: checksum, body: body)
     }
 
     func complete(_ id: UploadID, sha256: SHA256Digest?) async throws -> UploadSnapshot { try await base.complete(id, sha256: sha256) }
 
     func audit(_ id: UploadID, checkSHA256: Bool) async throws -> AuditReport { try await base.audit(id, checkSHA256: checkSHA256) }
 
-    func openData(_ id: UploadID) async throws -> OwnedDescriptor { try await base.openData(id) }
+    func read(_ id: UploadID, range: ByteRange?) async throws -> DataStream { try await base.read(id, range: range) }
 
     func delete(_ id: UploadID) async throws { try await base.delete(id) }
 

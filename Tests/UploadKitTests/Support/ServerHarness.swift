@@ -126,6 +126,14 @@ struct SampleFile: Sendable {
     func contentRange(_ index: Int) -> String { "bytes \(range(index).lowerBound)-\(range(index).upperBound - 1)/\(length)" }
     var sha256: SHA256Digest { SHA256Hasher.hash(bytes) }
     var reprDigest: String { DigestField(sha256: sha256).headerValue }
+
+    /// A request body that yields `parts`, then ends or throws `error`.
+    static func body(_ parts: [[UInt8]], thenThrow error: (any Error)? = nil) -> AsyncThrowingStream<ByteBuffer, any Error> {
+        AsyncThrowingStream { continuation in
+            for part in parts { continuation.yield(ByteBuffer(bytes: part)) }
+            continuation.finish(throwing: error)
+        }
+    }
 }
 
 // MARK: A server in a fresh data directory
@@ -260,7 +268,7 @@ func fileExists(_ path: String) -> Bool { FileManager.default.fileExists(atPath:
 /// Overwrites bytes in place, as damage on disk would.
 func overwrite(_ path: String, at offset: Int64, with bytes: [UInt8]) throws {
     let file = try OwnedDescriptor.open(FilePath(path), .readWrite)
-    try file.write(toAbsoluteOffset: offset, bytes)
+    try file.writeAll(toAbsoluteOffset: offset, bytes)
     try file.close()
 }
 

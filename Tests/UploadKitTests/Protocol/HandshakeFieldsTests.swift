@@ -1,7 +1,7 @@
 import Testing
 import UploadKit
 
-@Suite struct UploadStatusTests {
+@Suite struct HandshakeFieldsTests {
     func headers(chunks: String, complete: String = "?0") -> [String: String] {
         [
             "upload-length": "\(3 * 65_536 + 5)", "upload-chunk-size": "65536", "upload-offset": "65536",
@@ -11,7 +11,7 @@ import UploadKit
 
     @Test func theBitmapsFirstBitIsChunkZero() throws {
         // 0b1010_0000: chunks 0 and 2 verified.
-        let status = try UploadStatus(headers: headers(chunks: ":oA==:"))
+        let status = try Handshake(headers: headers(chunks: ":oA==:"))
         #expect(status.bitmap[ChunkIndex(0)])
         #expect(!status.bitmap[ChunkIndex(1)])
         #expect(status.bitmap[ChunkIndex(2)])
@@ -22,12 +22,23 @@ import UploadKit
 
     @Test(arguments: ["", "oA==", ":!!:", ":oKA=:"])
     func aMalformedBitmapIsABadAnswer(chunks: String) {
-        #expect(throws: ClientError.self) { try UploadStatus(headers: headers(chunks: chunks)) }
+        #expect(throws: HandshakeError.self) { try Handshake(headers: headers(chunks: chunks)) }
     }
 
     @Test func aMissingLengthIsABadAnswer() {
         var fields = headers(chunks: ":oA==:")
         fields["upload-length"] = nil
-        #expect(throws: ClientError.self) { try UploadStatus(headers: fields) }
+        #expect(throws: HandshakeError.self) { try Handshake(headers: fields) }
+    }
+
+    @Test func whatTheServerWritesTheClientReadsBack() throws {
+        let layout = try ChunkLayout(fileSize: ByteCount(3 * 65_536 + 5), chunkSize: .kibibytes(64))
+        let map = ChunkMap(
+            header: ChunkMapHeader(layout: layout),
+            status: ChunkMapStatus(state: .receiving),
+            chunks: [.verified(XXH3Digest(1)), .missing, .verified(XXH3Digest(3)), .corrupt(expected: XXH3Digest(4))])
+        let written = Handshake(map: map)
+        #expect(try Handshake(fields: written.fields) == written)
+        #expect(written.offset == 65_536 && written.received == 2 * 65_536 && !written.isComplete)
     }
 }

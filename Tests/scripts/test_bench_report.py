@@ -1,0 +1,257 @@
+"""Tests of scripts/bench.py's report, on a saved samples file, and of the
+table and the timing machinery it runs (no uploadverify binary needed).
+
+    python3 -B -m unittest discover -s Tests/scripts
+
+The expectations were worked out by hand from fixtures/bench-samples.tsv;
+the comments show the arithmetic.
+"""
+import contextlib
+import importlib.util
+import io
+import sys
+import tempfile
+import unittest
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[2]
+FIXTURE = Path(__file__).resolve().parent / "fixtures" / "bench-samples.tsv"
+
+
+def load_bench():
+    sys.dont_write_bytecode = True  # no scripts/__pycache__
+    spec = importlib.util.spec_from_file_location("bench", REPO / "scripts" / "bench.py")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules["bench"] = module  # dataclasses look their module up by name
+    spec.loader.exec_module(module)
+    return module
+
+
+bench = load_bench()
+
+
+class ReportOnSavedSamples(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        cls.samples = bench.parse_samples(FIXTURE.read_text())
+        cls.text = bench.report(cls.samples)
+        table = bench.results_table(cls.samples)
+        cls.columns = table[0]
+        cls.rows = {row[0]: dict(zip(table[0], map(str, row))) for row in table[1:]}
+        cls.summaries = {s.info.name: s for s in bench.summarize(cls.samples)}
+
+    def line_of(self, name, contains=""):
+        lines = [line for line in self.text.splitlines() if line.split()[:1] == [name] and contains in line]
+        self.assertEqual(len(lines), 1, f"one line for {name} with {contains!r}: {lines}")
+        return lines[0]
+
+    def test_results_keep_bench_sh_columns_first(self):
+        self.assertEqual(self.columns[:18], [
+            "pair", "bytes", "rounds", "ours_median_s", "peer_median_s", "median_ratio",
+            "ours_gib_s", "peer_gib_s", "ours_peak_rss_mib", "peer_peak_rss_mib",
+            "target_ratio", "time_verdict", "rss_verdict", "ours_cmd", "peer_cmd",
+            "ours_median_cpu_s", "peer_median_cpu_s", "cpu_includes_servers"])
+
+    def test_ratio_is_the_median_of_per_round_ratios(self):
+        # verify-map, rounds (listed out of order in the file) matched by number:
+        #   round 1: 1.0 / 4.0 = 0.25; round 2: 3.0 / 2.0 = 1.5; round 3: 2.0 / 1.0 = 2.0
+        # median of the ratios 1.5; the ratio of the medians would be 2.0 / 2.0 = 1.0.
+        row = self.rows["verify-map"]
+        self.assertEqual(row["median_ratio"], "1.500")
+        self.assertEqual(row["ours_median_s"], "2.000")
+        self.assertEqual(row["peer_median_s"], "2.000")
+        self.assertEqual((row["ratio_min"], row["ratio_max"]), ("0.250", "2.000"))
+        self.assertEqual(self.summaries["verify-map"].ratios, [0.25, 1.5, 2.0])
+
+    def test_time_target_and_rss_limit(self):
+        # 1.5 > 1.0: FAIL; peak RSS max(30720, 40960, 20480) KiB = 40.0 MiB < 64: PASS.
+        row = self.rows["verify-map"]
+        self.assertEqual((row["target_ratio"], row["time_verdict"], row["rss_verdict"]), ("1.0", "FAIL", "PASS"))
+        self.assertEqual(row["ours_peak_rss_mib"], "40.0")
+        self.assertEqual(row["peer_peak_rss_mib"], "10.0")
+        self.assertIn("FAIL time: median ratio 1.500 > 1.00 vs xxhsum; PASS RSS: 40.0 MiB < 64",
+                      self.line_of("verify-map", "time:"))
+        # map: no target; 71680 KiB = 70.0 MiB >= 64 fails the RSS limit.
+        self.assertEqual((self.rows["map"]["time_verdict"], self.rows["map"]["rss_verdict"]), ("info", "FAIL"))
+        self.assertIn("info: 0.800x the time of openssl (no target); FAIL RSS: 70.0 MiB >= 64",
+                      self.line_of("map", "info:"))
+        # Rows without an RSS limit (a server's client) carry none.
+        self.assertEqual(self.rows["receive-3x8MiB"]["rss_verdict"], "-")
+
+    def test_ratio_equal_to_target_passes(self):
+        # upload-3x8MiB: 5/4 = 1.25, 4/5 = 0.8, 6/2 = 3.0 -> median 1.25 <= 1.25.
+        self.assertEqual(self.rows["upload-3x8MiB"]["median_ratio"], "1.250")
+        self.assertEqual(self.rows["upload-3x8MiB"]["time_verdict"], "PASS")
+
+    def test_gib_per_second_uses_the_row_size(self):
+        # 1 GiB in a median 2.0 s: 0.50 GiB/s; the server-CPU row moved 0.5 GiB in 1.0 s.
+        self.assertEqual(self.rows["verify-map"]["ours_gib_s"], "0.50")
+        self.assertEqual(self.rows["map"]["peer_gib_s"], "0.40")  # 1 / 2.5
+        self.assertEqual(self.rows["server-cpu-per-GiB"]["ours_gib_s"], "0.50")
+
+    def test_cpu_counts_servers_and_gives_the_floor(self):
+        # upload-3x8MiB counts its servers: ours 3+5, 3+4, 3+6 = 8, 7, 9 -> median 8.0;
+        # peer 1+2, 1+1, 1+3 = 3, 2, 4 -> median 3.0; peer's median time median(4, 5, 2) = 4.0.
+        # Floor: 8.0 CPU s on 2 cores >= 4.00 s, 4.00 / 4.0 = 1.00x.
+        row = self.rows["upload-3x8MiB"]
+        self.assertEqual((row["ours_median_cpu_s"], row["peer_median_cpu_s"]), ("8.000", "3.000"))
+        self.assertEqual((row["ours_median_server_cpu_s"], row["peer_median_server_cpu_s"]), ("5.000", "2.000"))
+        self.assertEqual(row["cpu_includes_servers"], "True")
+        self.assertIn("CPU s per run, client + server (medians): ours 8.00, peer 3.00; on 2 cores ours needs "
+                      ">= 4.00 s, 1.00x the peer's median time: the least ratio this machine allows",
+                      self.line_of("upload-3x8MiB", "CPU s per run"))
+        # Without servers, only the command's own CPU: verify-map 0.9, 2.9, 1.9 -> 1.9.
+        self.assertEqual(self.rows["verify-map"]["ours_median_cpu_s"], "1.900")
+        self.assertEqual(self.rows["verify-map"]["cpu_includes_servers"], "False")
+        self.assertEqual(len([l for l in self.text.splitlines() if "CPU s per run" in l]), 1)
+
+    def test_server_cpu_per_gib(self):
+        # Server CPU only; 0.5 GiB per round. Ours 1.0, 1.2, 0.8 s, peer 0.5, 0.4, 0.4 s:
+        # per round 2.0, 3.0, 2.0 -> median 2.0 (the ratio of the medians would be 2.5);
+        # per GiB: median 1.0 / 0.5 = 2.0 s, 0.4 / 0.5 = 0.8 s.
+        row = self.rows["server-cpu-per-GiB"]
+        self.assertEqual((row["metric"], row["metric_ratio"]), ("server-cpu", "2.000"))
+        self.assertEqual((row["ours_metric"], row["peer_metric"]), ("2.000", "0.800"))
+        self.assertEqual(row["median_ratio"], "1.000")  # wall time: 1 s each side
+        self.assertEqual(row["verdict"], "info")
+        self.assertIn("ours 2.000 s, peer 0.800 s (medians); median per-round ratio 2.000, spread 2.00-3.00",
+                      self.text)
+
+    def test_memory_per_request_in_flight(self):
+        # VmHWM 102400, 153600, 128000 KiB over 500 requests: 204.8, 307.2, 256.0 KiB
+        # -> median 256.0 <= 256: PASS. Above the idle 25600 KiB: 153.6, 256.0, 204.8 -> 204.8.
+        row = self.rows["mem-per-request"]
+        self.assertEqual((row["ours_metric"], row["verdict"], row["target_ratio"]), ("256.000", "PASS", "256.0"))
+        self.assertEqual((row["peer_median_s"], row["median_ratio"]), ("-", "-"))
+        self.assertIn("PASS memory: median 256.0 KiB per chunk request in flight <= 256",
+                      self.line_of("mem-per-request"))
+        self.assertIn("median 256.0 KiB (rounds: 204.8, 307.2, 256.0), target <= 256 KiB: PASS; above the idle "
+                      "server's RSS: median 204.8 KiB per request", self.text)
+
+    def test_sha256_pass_row_against_the_repair_rounds_rsync(self):
+        # openssl 2.4, 2.4, 1.8 s against rsync 1.5, 1.6, 1.2 s: 1.6, 1.5, 1.5 -> 1.5, reported.
+        self.assertEqual(self.rows["sha256-pass"]["median_ratio"], "1.500")
+        self.assertEqual(self.rows["sha256-pass"]["target_ratio"], "-")
+        self.assertIn("info: 1.500x the time of rsync (no target)", self.line_of("sha256-pass", "info:"))
+        # repair-1MiB: 3.0/1.5 = 2.0, 2.0/1.6 = 1.25, 2.4/1.2 = 2.0 -> 2.0 > 1.25.
+        self.assertIn("FAIL time: median ratio 2.000 > 1.25 vs rsync", self.line_of("repair-1MiB", "time:"))
+
+    def test_baseline_pair(self):
+        # 3.1/3.0, 3.2/3.0, 2.9/3.0 = 1.033, 1.067, 0.967 -> 1.033 <= 1.05.
+        self.assertEqual(self.rows["base/receive-3x8MiB"]["median_ratio"], "1.033")
+        self.assertIn("PASS time: median ratio 1.033 <= 1.05 vs the baseline", self.line_of("base/receive-3x8MiB",
+                                                                                             "time:"))
+
+    def test_notes(self):
+        self.assertIn("bytes over the wire per repair round (ours = server bytes received, rsync = total bytes "
+                      "sent; 3 damaged regions):\n  repair-1MiB round 1: ours 3145728, rsync 460000\n"
+                      "  repair-1MiB round 2: ours 3145728, rsync 470000", self.text)
+        # 61952 KiB // 1024 = 60 MiB.
+        self.assertIn("server peak RSS over the receive-3x8MiB rounds: 60 MiB (target < 100 MiB)", self.text)
+
+    def test_pairs_without_samples_are_left_out(self):
+        self.assertNotIn("latency-c3-vs-c1", self.rows)
+        self.assertNotIn("latency-c3-vs-c1", self.text)
+
+    def test_a_results_file_is_refused(self):
+        with self.assertRaises(bench.BenchError):
+            bench.parse_samples("pair\tbytes\trounds\nverify-map\t1\t3\n")
+
+
+class Table(unittest.TestCase):
+    def test_keeps_every_bench_sh_row(self):
+        # name: (target, rounds setting), as scripts/bench.sh had them.
+        expected = {
+            "verify-map": (1.0, "rounds"), "verify-sha": (1.0, "rounds"), "verify-map+sha": (1.0, "rounds"),
+            "map": (None, "rounds"), "receive-3x8MiB": (1.25, "rounds"), "receive-fsync": (None, "rounds"),
+            "receive-1x8MiB": (None, "scaling"), "receive-8x8MiB": (None, "scaling"),
+            "receive-3x1MiB": (None, "scaling"), "receive-3x64MiB": (None, "scaling"),
+            "complete": (None, "rounds"), "audit": (1.0, "rounds"), "upload-3x8MiB": (1.25, "rounds"),
+            "latency-c3-vs-c1": (0.5, "scaling"), "latency-c8-vs-c1": (None, "scaling"),
+            "repair-1MiB": (1.25, "rounds"), "sha256-pass": (None, "rounds"), "repair-8MiB": (1.25, "rounds"),
+        }
+        leads = {lead.name: lead for lead, _ in bench.groups_of(bench.TABLE)}
+        pairs = {p.name: p for p in bench.TABLE}
+        for name, (target, rounds) in expected.items():
+            p = pairs[name]
+            lead = leads[p.joins] if p.joins else p
+            self.assertEqual((p.target, lead.rounds), (target, rounds), name)
+        for name in ("server-cpu-per-GiB", "mem-per-request", "base/receive-3x8MiB", "base/complete",
+                     "base/audit", "base/upload-3x8MiB", "base/repair-1MiB"):
+            self.assertIn(name, pairs)
+        self.assertEqual(pairs["mem-per-request"].target, 256.0)
+        self.assertTrue(all(p.target == 1.05 for p in bench.TABLE if p.part == "baseline"))
+
+    def test_sizes(self):
+        self.assertEqual(bench.parse_size("4G"), 4 << 30)
+        self.assertEqual(bench.parse_size("256M"), 256 << 20)
+        self.assertEqual(bench.parse_size("64MiB"), 64 << 20)
+        self.assertEqual(bench.parse_size("1048576"), 1 << 20)
+        with self.assertRaises(bench.BenchError):
+            bench.parse_size("4GB")
+
+
+class Running(unittest.TestCase):
+    def ctx(self, tmp):
+        data = Path(tmp) / "data.bin"
+        data.write_bytes(b"x" * 1024)
+        return bench.Ctx(Path(tmp), "/bin/true", None, "base", data, "00" * 32, 1 << 20, 3, 2, 1,
+                         Path(tmp) / "samples.tsv")
+
+    def test_sides_alternate_round_by_round(self):
+        order = []
+        side = lambda name: bench.Call(lambda ctx, rnd: order.append((name, rnd)) or {}, name)
+        with tempfile.TemporaryDirectory() as tmp:
+            with self.ctx(tmp) as ctx, contextlib.redirect_stderr(io.StringIO()):  # its progress line
+                bench.run_group(ctx, bench.Pair("p", None, side("A"), side("B"), warm=None), [])
+            samples = bench.parse_samples((Path(tmp) / "samples.tsv").read_text())
+        self.assertEqual(order, [("A", 1), ("B", 1), ("A", 2), ("B", 2), ("A", 3), ("B", 3)])
+        self.assertEqual([(r.round, r.side) for r in samples.runs],
+                         [(1, "ours"), (1, "peer"), (2, "ours"), (2, "peer"), (3, "ours"), (3, "peer")])
+
+    def test_a_command_is_measured_by_wait4(self):
+        # 64 MiB touched and about 0.2 s of CPU burnt: peak RSS and CPU time come from wait4.
+        burn = ("import time; b = bytearray(64 << 20); t = time.process_time()\n"
+                "while time.process_time() - t < 0.2: pass")
+        cmd = bench.Cmd(f"{sys.executable} -c '{burn}'")
+        with tempfile.TemporaryDirectory() as tmp, self.ctx(tmp) as ctx:
+            run = bench.measure(ctx, bench.Pair("p", None, cmd, None), 1, "ours", cmd)
+        self.assertGreater(run.rss_kib, 64 << 10)
+        self.assertGreaterEqual(run.cpu_s, 0.19)
+        self.assertGreaterEqual(run.wall_s, run.cpu_s * 0.9)
+        self.assertIsNone(run.server_cpu_s)
+
+    def test_peak_rss_is_not_the_bench_process_own(self):
+        # exec() folds the forking process's peak RSS into the child's ru_maxrss:
+        # commands start from the small spawner, so `true` stays small even
+        # when this process has grown by 200 MiB.
+        ballast = bytearray(200 << 20)
+        ballast[::4096] = b"x" * len(ballast[::4096])
+        cmd = bench.Cmd("true")
+        with tempfile.TemporaryDirectory() as tmp, self.ctx(tmp) as ctx:
+            run = bench.measure(ctx, bench.Pair("p", None, cmd, None), 1, "ours", cmd)
+        del ballast
+        self.assertLess(run.rss_kib, 32 << 10)
+
+    def test_a_failing_command_stops_the_bench(self):
+        cmd = bench.Cmd("false")
+        with tempfile.TemporaryDirectory() as tmp, self.ctx(tmp) as ctx:
+            with self.assertRaises(bench.BenchError), contextlib.redirect_stderr(io.StringIO()):
+                bench.measure(ctx, bench.Pair("p", None, cmd, None), 1, "ours", cmd)
+
+    def test_a_server_is_stopped_and_its_directory_removed_on_error(self):
+        with tempfile.TemporaryDirectory() as tmp:
+            scratch = Path(tmp) / "scratch"
+            scratch.mkdir()
+            server = bench.Server("sleeper", ["sleep", "60"], Path(tmp) / "log", lambda: True, remove=(scratch,))
+            with self.assertRaises(RuntimeError):
+                with server:
+                    pid = server.pid
+                    raise RuntimeError("boom")
+            self.assertIsNotNone(server.proc.returncode)
+            self.assertFalse(scratch.exists())
+            self.assertFalse(Path(f"/proc/{pid}").exists())
+
+
+if __name__ == "__main__":
+    unittest.main()
