@@ -46,7 +46,7 @@ public struct ChunkMap: Sendable, Hashable {
         guard recorded > prefix else { return prefix }
         // Every chunk wholly before the recorded offset must be verified; the
         // one that holds it may be partly appended.
-        let wholeChunksBefore = Int(recorded / layout.chunkSize.bytes)
+        let wholeChunksBefore = recorded == layout.fileSize.bytes ? layout.chunkCount : Int(recorded / layout.chunkSize.bytes)
         guard chunks[..<wholeChunksBefore].allSatisfy(\.isVerified) else { return prefix }
         return recorded
     }

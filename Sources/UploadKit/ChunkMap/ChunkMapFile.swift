@@ -152,6 +152,7 @@ public final class ChunkMapFile: Sendable {
     func lockedBytes(_ region: ChunkMapRegion) -> ByteRange {
         switch region {
         case .append: ByteRange(offset: 0, length: 1)
+        case .gate: ByteRange(offset: 1, length: 1)
         case .upload: ByteRange(offset: Int64(ChunkMapFormat.statusOffset), length: Int64(ChunkMapFormat.statusSize))
         case .chunk(let index): ByteRange(offset: entryOffset(index), length: Int64(ChunkMapFormat.entrySize))
         }

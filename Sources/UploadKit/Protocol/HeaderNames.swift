@@ -13,3 +13,17 @@ extension HTTPField.Name {
     static let contentDigest = Self("Content-Digest")!
     static let expect = Self("Expect")!
 }
+
+/// tus 1.0.0's header fields (https://tus.io/protocols/resumable-upload).
+extension HTTPField.Name {
+    static let tusResumable = Self("Tus-Resumable")!
+    static let tusVersion = Self("Tus-Version")!
+    static let tusExtension = Self("Tus-Extension")!
+    static let tusMaxSize = Self("Tus-Max-Size")!
+    static let tusChecksumAlgorithm = Self("Tus-Checksum-Algorithm")!
+    static let uploadChecksum = Self("Upload-Checksum")!
+    static let uploadDeferLength = Self("Upload-Defer-Length")!
+    static let uploadExpires = Self("Upload-Expires")!
+    static let uploadConcat = Self("Upload-Concat")!
+    static let httpMethodOverride = Self("X-HTTP-Method-Override")!
+}

@@ -125,6 +125,17 @@ public struct FindingDocument: Codable, Sendable, Equatable {
         }
     }
 
+    public func encode(to encoder: any Encoder) throws {
+        // Every key present, null where it does not apply, as in every answer of the contract.
+        var container = encoder.container(keyedBy: CodingKeys.self)
+        try container.encode(kind, forKey: .kind)
+        try container.encode(index, forKey: .index)
+        try container.encode(offset, forKey: .offset)
+        try container.encode(length, forKey: .length)
+        try container.encode(expected, forKey: .expected)
+        try container.encode(actual, forKey: .actual)
+    }
+
     /// Back to the finding (nil for a document this version cannot read).
     public var finding: IntegrityFinding? {
         switch kind {

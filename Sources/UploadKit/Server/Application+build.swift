@@ -15,7 +15,7 @@ public func buildApplication(_ options: ServerOptions, logger: Logger = Logger(l
     let metrics = ServerMetrics()
     let router = buildRouter(store: store, metrics: metrics, options: options)
     var app = Application(
-        router: router,
+        responder: MethodOverrideResponder(base: router.buildResponder()),
         server: try serverBuilder(options),
         configuration: .init(address: .hostname(options.host, port: options.port), serverName: "uploadverify"),
         logger: logger)
@@ -29,6 +29,8 @@ public func buildApplication(_ options: ServerOptions, logger: Logger = Logger(l
 public func buildRouter(store: any UploadStore, metrics: ServerMetrics, options: ServerOptions) -> Router<UploadRequestContext> {
     let router = Router(context: UploadRequestContext.self)
     router.add(middleware: LogRequestsMiddleware(.info))
+    // Outside the problem middleware, so that errors carry the CORS headers too.
+    if !options.corsOrigins.isEmpty { router.add(middleware: CORSPolicyMiddleware(origins: options.corsOrigins)) }
     router.add(middleware: ProblemMiddleware())
     if let token = options.token { router.add(middleware: BearerTokenMiddleware(token: token)) }
     router.get("healthz") { _, _ in "ok\n" }
@@ -41,6 +43,7 @@ public func buildRouter(store: any UploadStore, metrics: ServerMetrics, options:
     UploadRoutes(
         store: store, metrics: metrics, chunkGrace: options.chunkGrace, minimumRate: options.minimumRate, crashProbe: options.crashProbe)
         .register(on: router)
+    TusRoutes(store: store, metrics: metrics, maxUploadSize: options.maxUploadSize, expireAfter: options.expireAfter).register(on: router)
     return router
 }
 

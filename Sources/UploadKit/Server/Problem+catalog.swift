@@ -40,7 +40,7 @@ extension Problem {
             self.init(.conflict, "mismatching-upload-offset", title: "Append does not start at the upload's offset", detail: error.description)
             body.offset = expected
         case .pastTheEnd:
-            self.init(.badRequest, "past-the-end", title: "Body runs past the upload's length", detail: error.description)
+            self.init(.contentTooLarge, "past-the-end", title: "Body runs past the upload's length", detail: error.description)
         case .checksumMismatch:
             self.init(.init(code: 460, reasonPhrase: "Checksum Mismatch"), "checksum-mismatch", title: "Checksum mismatch", detail: error.description)
         case .appendCutShort(let kept):

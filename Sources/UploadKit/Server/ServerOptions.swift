@@ -23,6 +23,8 @@ public struct ServerOptions: Sendable {
     public var maxOpenUploads = 1000
     /// How long in-flight requests may run after SIGTERM/SIGINT.
     public var shutdownGrace: Duration = .seconds(30)
+    /// Origins whose pages may call the server (`*` for any); none by default.
+    public var corsOrigins: [String] = []
     /// Serve HTTPS with this certificate chain and key (PEM files).
     public var tls: TLSFiles?
     /// Tests only (`UPLOADVERIFY_CRASH_AT`): dies at a point of a chunk write or append.

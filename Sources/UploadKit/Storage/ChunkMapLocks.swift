@@ -14,14 +14,18 @@ import Darwin
 ///
 /// | range | region | shared by | exclusive by |
 /// |---|---|---|---|
-/// | byte 0 (in the immutable magic) | `.append` | - | the one append in progress, for its whole body |
-/// | the status record, bytes 128..<192 | `.upload` | every chunk write and append, for its whole body | complete, audit, delete, expiry, for their whole work |
-/// | entry i | `.chunk(i)` | - | the writer of chunk i (a chunk `PUT`, or the append filling it), from its first body byte until its entry is committed |
+/// | byte 1 (in the immutable magic) | `.gate` | a writer, just while it takes `.upload` | an upload-wide change, from before it waits for `.upload` to its end |
+/// | the status record, bytes 128..<192 | `.upload` | every chunk write and append, for the whole request | complete, audit, delete, expiry, for their whole work |
+/// | byte 0 (in the immutable magic) | `.append` | - | the one append in progress, for its whole body; a chunk `PUT` into the chunk that holds the recorded append offset, while it lowers that offset |
+/// | entry i | `.chunk(i)` | - | the writer of chunk i (a chunk `PUT`, for the whole request, or the append filling it, until its entry is committed) |
 ///
-/// Order: `.upload`, then `.append`, then `.chunk`. Only `.upload` is ever
-/// waited for; the others are tried once, and a holder is reported busy.
-/// So no two holders can wait for each other.
+/// Order: `.gate`, `.upload`, `.append`, `.chunk`. Only `.gate` and
+/// `.upload` are ever waited for, by polling (no thread is held waiting);
+/// the others are tried once, and a holder is reported busy. The gate keeps
+/// a stream of writers from starving an upload-wide change: once one waits,
+/// new writers wait behind it.
 public enum ChunkMapRegion: Sendable, Hashable {
+    case gate
     case upload
     case append
     case chunk(ChunkIndex)
@@ -36,11 +40,8 @@ public enum LockMode: Sendable {
 /// only means of coordination; injected so that tests can count or delay it.
 public protocol ChunkMapLocking: Sendable {
     /// Takes the lock if no other open file description holds a
-    /// conflicting one; false if one does.
+    /// conflicting one; false if one does. Never waits.
     func tryLock(_ region: ChunkMapRegion, _ mode: LockMode, in map: ChunkMapFile) throws(IOError) -> Bool
-    /// Takes the lock, waiting for conflicting holders to let go. Blocks
-    /// the calling thread: call it on an I/O thread.
-    func lock(_ region: ChunkMapRegion, _ mode: LockMode, in map: ChunkMapFile) throws(IOError)
     func unlock(_ region: ChunkMapRegion, in map: ChunkMapFile) throws(IOError)
 }
 
@@ -60,17 +61,11 @@ public struct OpenFileDescriptionLocks: ChunkMapLocking {
         try Self.tryLock(map.lockedBytes(region), mode, of: map.descriptor)
     }
 
-    public func lock(_ region: ChunkMapRegion, _ mode: LockMode, in map: ChunkMapFile) throws(IOError) {
-        try Self.lock(map.lockedBytes(region), mode, of: map.descriptor)
-    }
-
     public func unlock(_ region: ChunkMapRegion, in map: ChunkMapFile) throws(IOError) {
         try Self.unlock(map.lockedBytes(region), of: map.descriptor)
     }
 
-    // The same, on any file's bytes (the data directory's lock file).
-
-    static func tryLock(_ bytes: ByteRange, _ mode: LockMode, of file: OwnedDescriptor) throws(IOError) -> Bool {
+    private static func tryLock(_ bytes: ByteRange, _ mode: LockMode, of file: OwnedDescriptor) throws(IOError) -> Bool {
         switch control(setLock, mode.type, bytes, file) {
         case 0: return true
         case EAGAIN, EACCES: return false
@@ -78,24 +73,13 @@ public struct OpenFileDescriptionLocks: ChunkMapLocking {
         }
     }
 
-    static func lock(_ bytes: ByteRange, _ mode: LockMode, of file: OwnedDescriptor) throws(IOError) {
-        while true {
-            switch control(setLockWaiting, mode.type, bytes, file) {
-            case 0: return
-            case EINTR: continue
-            case let errno: throw IOError("lock", path: file.path, errno: Errno(rawValue: errno))
-            }
-        }
-    }
-
-    static func unlock(_ bytes: ByteRange, of file: OwnedDescriptor) throws(IOError) {
+    private static func unlock(_ bytes: ByteRange, of file: OwnedDescriptor) throws(IOError) {
         let errno = control(setLock, CShort(F_UNLCK), bytes, file)
         guard errno == 0 else { throw IOError("unlock", path: file.path, errno: Errno(rawValue: errno)) }
     }
 
     // From <fcntl.h>; Glibc exports them only under _GNU_SOURCE.
     private static let setLock: CInt = 37
-    private static let setLockWaiting: CInt = 38
 
     /// One `fcntl`; answers 0 or the errno.
     private static func control(_ command: CInt, _ type: CShort, _ bytes: ByteRange, _ file: OwnedDescriptor) -> CInt {
@@ -132,12 +116,6 @@ final class HeldLocks: @unchecked Sendable {
         guard try locker.tryLock(region, mode, in: map) else { return false }
         held.append(region)
         return true
-    }
-
-    /// Takes `region`, waiting for other holders. Blocks: on an I/O thread only.
-    func take(_ region: ChunkMapRegion, _ mode: LockMode) throws(IOError) {
-        try locker.lock(region, mode, in: map)
-        held.append(region)
     }
 
     func release(_ region: ChunkMapRegion) {

@@ -246,8 +246,9 @@ private final class Appender: @unchecked Sendable {
                 try store.storage { try store.perform(.mapWrite, on: self.map.path) { () throws(IOError) in try self.map.write(.verified(digest), at: index) } }
                 try store.options.crashProbe.passing(.afterAppendEntry)
             }
-            var status = try store.storage { try self.map.readStatus() }
-            if end > status.appendOffset {
+            let before = try store.storage { try self.map.readStatus() }
+            if end > before.appendOffset {
+                var status = before
                 status.appendOffset = end
                 status.updatedAt = .now
                 try store.storage { try store.perform(.mapWrite, on: self.map.path) { () throws(IOError) in try self.map.write(status) } }
@@ -256,8 +257,9 @@ private final class Appender: @unchecked Sendable {
                 do {
                     try store.storage { try store.perform(.mapSync, on: self.map.path) { () throws(IOError) in try self.map.sync() } }
                 } catch {
-                    // As for a chunk: entries whose sync failed must not say verified.
+                    // As for a chunk: what a failed sync covered must not count as stored.
                     for (index, _) in commits { try? self.map.write(.missing, at: index) }
+                    try? self.map.write(before)
                     throw error
                 }
             }

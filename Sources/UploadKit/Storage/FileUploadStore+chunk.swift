@@ -28,6 +28,9 @@ extension FileUploadStore {
             guard digest == recorded else { throw UploadError.chunkConflict(index) }
             return try await receipt(map, index: index, digest: digest, written: false)
         }
+        if status.appendOffset > range.offset && status.appendOffset < range.end {
+            try await lowerAppendOffset(to: range.offset, in: locks, writing: index)
+        }
         prefixHashing.willWrite(index, of: id)
         let digest = try await write(body, of: id, range: range, index: index, expected: expected)
         try await blocking { try self.commit(digest, at: index, in: map) }
@@ -35,11 +38,65 @@ extension FileUploadStore {
         return try await receipt(map, index: index, digest: digest, written: true)
     }
 
-    /// Takes the upload's `.upload` lock shared, for a writer: while
-    /// complete, an audit or a delete holds it, polls without holding a thread.
+    /// The chunk about to be written holds bytes an append stored: they are
+    /// overwritten now, so the append must resume from the chunk's start.
+    /// Done under the `.append` lock (the chunk is busy while an append is
+    /// at work), and synced before the first byte is written.
+    private func lowerAppendOffset(to offset: Int64, in locks: HeldLocks, writing index: ChunkIndex) async throws {
+        guard try storage({ try locks.tryTake(.append, .exclusive) }) else { throw UploadError.chunkBusy(index) }
+        let map = locks.map
+        try await blocking {
+            var status = try self.storage { try map.readStatus() }
+            guard status.appendOffset > offset else { return }
+            status.appendOffset = offset
+            try self.storage {
+                try self.perform(.mapWrite, on: map.path) { () throws(IOError) in try map.write(status) }
+                if self.options.fsync { try self.perform(.mapSync, on: map.path) { () throws(IOError) in try map.sync() } }
+            }
+        }
+    }
+
+    /// Takes the upload's `.upload` lock shared, for a writer, passing the
+    /// `.gate` first: while an upload-wide change waits for the writers in
+    /// flight (it holds the gate), new ones wait behind it instead of
+    /// starving it. Polls without holding a thread.
     func takeForWriting(_ locks: HeldLocks) async throws {
+        try await poll {
+            guard try self.storage({ try locks.tryTake(.gate, .shared) }) else { return false }
+            defer { locks.release(.gate) }
+            return try self.storage { try locks.tryTake(.upload, .shared) }
+        }
+    }
+
+    /// Takes the `.gate` and then the `.upload` lock exclusively, for a
+    /// change to the whole upload: every writer in flight has finished, and
+    /// new ones wait. Polls without holding a thread: the writers waited
+    /// for need the I/O threads to finish.
+    func takeForUploadWideChange(_ locks: HeldLocks) async throws {
+        try await poll { try self.storage { try locks.tryTake(.gate, .exclusive) } }
+        try await poll { try self.storage { try locks.tryTake(.upload, .exclusive) } }
+    }
+
+    /// Runs `work` on an I/O thread with the upload's map open, holding its
+    /// `.upload` lock exclusively; the upload must still exist then.
+    func withUploadWideChange<T: Sendable>(_ id: UploadID, _ work: @escaping @Sendable (ChunkMapFile) throws -> T) async throws -> T {
+        let map = try await blocking { try self.openMap(id, writable: true) }
+        let locks = HeldLocks(map, options.locker)
+        defer {
+            locks.releaseAll()
+            try? map.close()
+        }
+        try await takeForUploadWideChange(locks)
+        return try await blocking {
+            guard try !self.storage({ try map.isRemoved() }) else { throw UploadError.notFound }
+            return try work(map)
+        }
+    }
+
+    /// Retries `attempt` until it succeeds, sleeping 1 ms, then up to 50 ms, between tries.
+    private func poll(_ attempt: () throws -> Bool) async throws {
         var pause = Duration.milliseconds(1)
-        while try !storage({ try locks.tryTake(.upload, .shared) }) {
+        while try !attempt() {
             try await Task.sleep(for: pause)
             pause = min(pause * 2, .milliseconds(50))
         }

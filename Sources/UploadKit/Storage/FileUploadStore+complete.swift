@@ -2,13 +2,8 @@ import SystemPackage
 extension FileUploadStore {
     /// Holds the upload's `.upload` lock exclusively from the first read of
     /// the map to the status written: no chunk is written meanwhile.
-    public func complete(_ id: UploadID, sha256 given: SHA256Digest?) async throws -> UploadSnapshot {
-        try await blocking {
-            let (map, locks) = try self.openForUploadWideChange(id)
-            defer {
-                locks.releaseAll()
-                try? map.close()
-            }
+    public func complete(_ id: UploadID, sha256 given: SHA256Digest?, requireSHA256: Bool) async throws -> UploadSnapshot {
+        try await withUploadWideChange(id) { map in
             let current = try map.readMap()
             let announced = current.header.expectedSHA256
             if let announced, let given, announced != given {
@@ -21,7 +16,8 @@ extension FileUploadStore {
                 return try self.snapshot(of: map, id: id)
             }
             // A damaged upload is completed again against the SHA-256 it was confirmed with.
-            guard let expected = given ?? announced ?? current.status.sha256 else { throw UploadError.sha256Required }
+            let expected = given ?? announced ?? current.status.sha256
+            guard expected != nil || !requireSHA256 else { throw UploadError.sha256Required }
             let missing = current.indices { if case .missing = $0 { true } else { false } }
             let corrupt = current.indices { if case .corrupt = $0 { true } else { false } }
             guard missing.isEmpty, corrupt.isEmpty else { throw UploadError.incomplete(missing: missing, corrupt: corrupt) }
@@ -29,15 +25,14 @@ extension FileUploadStore {
             var check = try self.checkOnDisk(
                 id, map: map, snapshot: current, computeSHA256: true, continuing: self.prefixHashing.take(id, checkedAgainst: current),
                 requireExactSize: true)
-            if check.continued, check.sha256 != expected, check.findings.isEmpty {
+            if check.continued, let expected, check.sha256 != expected, check.findings.isEmpty {
                 // The hashed prefix was read at another moment than this pass:
                 // a mismatch is only believed from one pass over the whole file.
                 check = try self.checkOnDisk(id, map: map, snapshot: current, computeSHA256: true, continuing: nil, requireExactSize: true)
             }
             guard check.findings.isEmpty else { throw UploadError.corrupt(check.findings) }
-            guard let actual = check.sha256, actual == expected else {
-                throw UploadError.sha256Mismatch(expected: expected, actual: check.sha256 ?? expected)
-            }
+            guard let actual = check.sha256 else { throw UploadError.storage(IOError("hash", path: self.dataPath(id), errno: .ioError)) }
+            if let expected, actual != expected { throw UploadError.sha256Mismatch(expected: expected, actual: actual) }
             do {
                 try self.perform(.mapWrite, on: map.path) { () throws(IOError) in
                     try map.write(ChunkMapStatus(state: .complete, sha256: actual, updatedAt: .now))
@@ -63,12 +58,7 @@ extension FileUploadStore {
     /// chunk rewritten (repaired) meanwhile would be judged on bytes read
     /// before it was, and a good chunk marked corrupt.
     public func audit(_ id: UploadID, checkSHA256: Bool) async throws -> AuditReport {
-        try await blocking {
-            let (map, locks) = try self.openForUploadWideChange(id)
-            defer {
-                locks.releaseAll()
-                try? map.close()
-            }
+        try await withUploadWideChange(id) { map in
             let current = try map.readMap()
             let wasComplete = current.status.state != .receiving
             let checkSHA256 = wasComplete && checkSHA256
@@ -105,21 +95,6 @@ extension FileUploadStore {
         }
     }
 
-    /// Opens the map for a change to the whole upload and waits for its
-    /// `.upload` lock, exclusively: every writer in flight has finished.
-    private func openForUploadWideChange(_ id: UploadID) throws -> (ChunkMapFile, HeldLocks) {
-        let map = try openMap(id, writable: true)
-        let locks = HeldLocks(map, options.locker)
-        do {
-            try storage { try locks.take(.upload, .exclusive) }
-            guard try !storage({ try map.isRemoved() }) else { throw UploadError.notFound }
-            return (map, locks)
-        } catch {
-            locks.releaseAll()
-            try? map.close()
-            throw error
-        }
-    }
 
     /// One pass over the data file: re-hashes every verified chunk (and the
     /// whole file when asked), and marks chunks whose bytes changed `corrupt`.
@@ -138,14 +113,15 @@ extension FileUploadStore {
             var corrupt = [IntegrityFinding]()
             var marked = false
             for finding in report.findings {
-                guard let (index, _) = finding.chunk, case .corrupt = finding else { continue }
+                guard let (index, _) = finding.chunk else { continue }
                 switch snapshot[index] {
                 case .verified(let digest):
+                    // Its bytes changed, or the file no longer reaches them.
                     corrupt.append(finding)
                     try map.write(.corrupt(expected: digest), at: index)
                     marked = true
                 case .corrupt:
-                    corrupt.append(finding)  // still corrupt: reported, already marked
+                    corrupt.append(finding)  // still wrong: reported, already marked
                 case .missing:
                     continue  // nothing was known of its bytes
                 }

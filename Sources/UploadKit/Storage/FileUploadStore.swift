@@ -220,17 +220,7 @@ public final class FileUploadStore: UploadStore {
     /// exclusive), then removes the map and the data file: a writer that
     /// waited finds the map removed and writes nothing.
     public func delete(_ id: UploadID) async throws {
-        try await blocking {
-            let map = try self.openMap(id, writable: true)
-            let locks = HeldLocks(map, self.options.locker)
-            defer {
-                locks.releaseAll()
-                try? map.close()
-            }
-            try self.storage { try locks.take(.upload, .exclusive) }
-            guard try !self.storage({ try map.isRemoved() }) else { throw UploadError.notFound }
-            try self.remove(id)
-        }
+        try await withUploadWideChange(id) { _ in try self.remove(id) }
     }
 
     /// The map first: without it the upload no longer exists for any request.
@@ -256,7 +246,8 @@ public final class FileUploadStore: UploadStore {
                     locks.releaseAll()
                     try? map.close()
                 }
-                guard (try? locks.tryTake(.upload, .exclusive)) == true, (try? map.isRemoved()) == false,
+                guard (try? locks.tryTake(.gate, .exclusive)) == true, (try? locks.tryTake(.upload, .exclusive)) == true,
+                    (try? map.isRemoved()) == false,
                     let snapshot = try? self.snapshot(of: map, id: id),
                     snapshot.state != .complete, snapshot.updatedAt.millisecondsSinceEpoch < cutoff
                 else { continue }
@@ -277,7 +268,8 @@ public final class FileUploadStore: UploadStore {
             length: length, open: others, available: try DiskSpace.available(at: options.directory), limit: options.maxOpenUploads)
     }
 
-    /// For every upload still receiving in the directory, the bytes it may
+    /// For every upload not complete in the directory (receiving, or damaged
+    /// and taking repairs), the bytes it may
     /// still write: its length less what its data file already holds on disk.
     /// Read from the files at each creation, so that every store sharing the
     /// directory counts every other's uploads.
@@ -285,7 +277,7 @@ public final class FileUploadStore: UploadStore {
         let directory = options.directory.string
         return listUploads().compactMap { id in
             guard id != excluded, let (fileSize, status) = ChunkMapFile.peekStatus(atPath: "\(directory)/\(id.rawValue).chunkmap"),
-                status.state == .receiving
+                status.state != .complete
             else { return nil }
             var info = stat()
             let allocated = stat("\(directory)/\(id.rawValue)", &info) == 0 ? Int64(info.st_blocks) * 512 : 0

@@ -115,17 +115,20 @@ public protocol UploadStore: Sendable {
     /// what arrived up to its last durable point. With a `checksum` of the
     /// whole body, nothing is verified and the offset does not move unless
     /// it matches. Throws `.offsetMismatch`, `.appendBusy`, `.chunkBusy`,
-    /// `.pastTheEnd`, `.checksumMismatch`, `.chunkConflict`, `.uploadComplete`,
-    /// `.bodyTooShort` (with what was kept).
+    /// `.pastTheEnd`, `.checksumMismatch`, `.appendConflict`, `.uploadComplete`,
+    /// `.appendCutShort` (with the offset kept).
     func append(
         _ id: UploadID, at offset: Int64, checksum: BodyChecksum?, body: some AsyncSequence<ByteBuffer, any Error> & Sendable
     ) async throws -> AppendReceipt
 
     /// Checks every chunk is verified, then re-reads the data file once,
-    /// computing its SHA-256 and re-checking every chunk's XXH3. Throws
-    /// `.sha256Required`, `.sha256Disagrees`, `.incomplete`, `.corrupt`
-    /// (with its findings), `.dataSizeMismatch`, `.sha256Mismatch`.
-    func complete(_ id: UploadID, sha256: SHA256Digest?) async throws -> UploadSnapshot
+    /// computing its SHA-256 and re-checking every chunk's XXH3. The SHA-256
+    /// must equal the one given, or announced at creation; with neither,
+    /// `requireSHA256` false records the one computed (a tus or IETF client
+    /// that gave none), and true refuses with `.sha256Required`. Throws
+    /// `.sha256Disagrees`, `.incomplete`, `.corrupt` (with its findings),
+    /// `.dataSizeMismatch`, `.sha256Mismatch`.
+    func complete(_ id: UploadID, sha256: SHA256Digest?, requireSHA256: Bool) async throws -> UploadSnapshot
 
     /// Re-reads the data file, marks chunks whose bytes changed `corrupt`, and
     /// re-checks the SHA-256 of a complete upload unless `checkSHA256` is
@@ -145,4 +148,9 @@ public protocol UploadStore: Sendable {
 
 extension UploadStore {
     public func audit(_ id: UploadID) async throws -> AuditReport { try await audit(id, checkSHA256: true) }
+
+    /// Completes against the SHA-256 given or announced: one is required.
+    public func complete(_ id: UploadID, sha256: SHA256Digest?) async throws -> UploadSnapshot {
+        try await complete(id, sha256: sha256, requireSHA256: true)
+    }
 }

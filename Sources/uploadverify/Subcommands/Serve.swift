@@ -49,6 +49,9 @@ extension UploadVerify {
         @Option(name: .customLong("max-open-uploads"), help: "Incomplete uploads at once; more creations get 503.")
         var maxOpenUploads = 1000
 
+        @Option(name: .customLong("cors-origin"), help: "Let pages of this origin call the server (repeatable; * for any), e.g. https://app.example.com.")
+        var corsOrigins: [String] = []
+
         @Flag(name: .customLong("no-fsync"), help: "Skip the fdatasync before a chunk is acknowledged (safe against process crashes, not power loss).")
         var noFsync = false
 
@@ -75,6 +78,10 @@ extension UploadVerify {
             options.maxConnections = maxConnections
             options.maxOpenUploads = maxOpenUploads
             options.headerTimeout = try DurationText.parse(headerTimeout)
+            for origin in corsOrigins where origin != "*" && !(origin.hasPrefix("http://") || origin.hasPrefix("https://")) {
+                throw CommandFailure.badInput("--cors-origin '\(origin)' is not an origin: write it as https://host[:port], or * for any")
+            }
+            options.corsOrigins = corsOrigins
             OpenFileLimit.raiseToHardLimit()
             options.crashProbe = try Environment.value(CrashSwitch.environmentVariable).map(CrashSwitch.parse)
             LoggingSystem.bootstrap { StreamLogHandler.standardError(label: $0) }

@@ -56,7 +56,12 @@ extension UploadVerify {
             let layout = chunkMap.layout
             var report = VerificationReport(findings: [], checkedChunks: audit.checkedChunks, sha256Matches: audit.sha256Matches, actualSHA256: nil)
             // The server's own findings: the digest it recorded and the one its disk gives now.
-            report.findings += (audit.findings ?? []).compactMap(\.finding)
+            if let findings = audit.findings {
+                report.findings += findings.compactMap(\.finding)
+            } else {
+                // A server older than findings names the chunks only, not what they hash to now.
+                report.findings += audit.corrupt.map(ChunkIndex.init).filter(layout.contains).map { .missing($0, layout.range(of: $0)) }
+            }
             for index in chunkMap.indices(where: { if case .missing = $0 { true } else { false } }) {
                 report.findings.append(.missing(index, layout.range(of: index)))
             }

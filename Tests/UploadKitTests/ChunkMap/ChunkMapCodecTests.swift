@@ -53,6 +53,19 @@ import UploadKit
         #expect(try ChunkMapCodec.decode(ChunkMapCodec.encode(map)).status.appendOffset == 123_456)
     }
 
+    @Test func aRecordedOffsetIsTrustedOnlyOverVerifiedWholeChunks() throws {
+        let layout = try ChunkLayout(fileSize: ByteCount(2 * 65_536 + 100), chunkSize: .kibibytes(64))
+        func offset(_ recorded: Int64, _ chunks: [ChunkState]) -> Int64 {
+            ChunkMap(header: ChunkMapHeader(layout: layout), status: ChunkMapStatus(state: .receiving, appendOffset: recorded), chunks: chunks).appendOffset
+        }
+        let v = ChunkState.verified(XXH3Digest(1))
+        #expect(offset(70_000, [v, .missing, .missing]) == 70_000, "inside the first chunk not verified")
+        #expect(offset(70_000, [.corrupt(expected: XXH3Digest(1)), .missing, .missing]) == 0, "past a chunk marked corrupt")
+        #expect(offset(0, [v, v, .missing]) == 131_072, "chunks sent whole count")
+        #expect(offset(2 * 65_536 + 100, [v, v, .missing]) == 131_072, "never the end while the short last chunk is missing")
+        #expect(offset(2 * 65_536 + 100, [v, v, v]) == 2 * 65_536 + 100)
+    }
+
     /// A map written by version 1 (checked in, as that version wrote it)
     /// still reads: its entries, its status, and an append offset of 0.
     @Test func aVersion1MapStillReads() throws {

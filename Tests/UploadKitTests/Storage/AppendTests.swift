@@ -251,6 +251,23 @@ import Testing
         }
     }
 
+    @Test func aChunkPutIntoTheChunkAnAppendHalfFilledMovesTheOffsetBackToItsStart() async throws {
+        try await withStore { store, id, _ in
+            let cut = file.chunkSize + 5000
+            _ = try? await store.append(id, at: 0, checksum: nil, body: SampleFile.body([bytes(0..<cut)], thenThrow: FileUploadStoreTests.ClientWentAway()))
+            // A PUT of chunk 1 that fails half-way has overwritten the appended part.
+            var junk = file.chunk(1)
+            for position in 0..<6000 { junk[position] ^= 0x5A }
+            _ = try? await store.receiveChunk(
+                id, index: ChunkIndex(1), expected: ExpectedDigests(), body: SampleFile.body([Array(junk[..<6000])], thenThrow: FileUploadStoreTests.ClientWentAway()))
+            #expect(try await store.snapshot(id).map.appendOffset == Int64(file.chunkSize), "the append resumes where its bytes are intact")
+            let receipt = try await store.append(id, at: Int64(file.chunkSize), checksum: nil, body: SampleFile.body([bytes(file.chunkSize..<file.length)]))
+            #expect(receipt.isFull)
+            try await expectVerifiedChunksHoldTheirBytes(store, id)
+            #expect(try await store.complete(id, sha256: file.sha256).state == .complete)
+        }
+    }
+
     /// Each crash point of an append, reached by the second chunk: the map
     /// then says what a crash there leaves (the process's page cache
     /// survives it), and appending the rest from the offset completes.

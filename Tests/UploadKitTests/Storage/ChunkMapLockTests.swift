@@ -106,13 +106,7 @@ import Testing
             let chunk = file.chunk(0)
             continuation.yield(ByteBuffer(bytes: chunk[..<1000]))
             let writer = Task { try await store.receiveChunk(id, index: ChunkIndex(0), expected: ExpectedDigests(), body: stream) }
-            let probe = try ChunkMapFile.open(path, writable: true)
-            // Wait until the writer holds its chunk.
-            while try locks.tryLock(.chunk(ChunkIndex(0)), .exclusive, in: probe) {
-                try locks.unlock(.chunk(ChunkIndex(0)), in: probe)
-                try await Task.sleep(for: .milliseconds(5))
-            }
-            try probe.close()
+            try await waitUntilHeld(.chunk(ChunkIndex(0)), of: path)
             let delete = Task { try await store.delete(id) }
             try await Task.sleep(for: .milliseconds(200))
             #expect(FileManager.default.fileExists(atPath: path.string), "the delete waits for the writer")
@@ -124,7 +118,60 @@ import Testing
         }
     }
 
-    @Test func aChunkCostsTwoLocksHoweverManyBuffersItsBodyHas() async throws {
+    @Test func uploadWideChangesWaitingForAWriterHoldNoIOThread() async throws {
+        try await withUpload { store, id, path in
+            let (stream, continuation) = AsyncThrowingStream<ByteBuffer, any Error>.makeStream()
+            let chunk = file.chunk(0)
+            continuation.yield(ByteBuffer(bytes: chunk[..<1000]))
+            let writer = Task { try await store.receiveChunk(id, index: ChunkIndex(0), expected: ExpectedDigests(), body: stream) }
+            try await waitUntilHeld(.chunk(ChunkIndex(0)), of: path)
+            // More waiters than the store has I/O threads: if each held one, the writer could never commit.
+            let audits = (0..<24).map { _ in Task { try await store.audit(id) } }
+            try await Task.sleep(for: .milliseconds(200))
+            continuation.yield(ByteBuffer(bytes: chunk[1000...]))
+            continuation.finish()
+            #expect(try await writer.value.written)
+            for audit in audits { #expect(try await audit.value.checkedChunks == 1) }
+        }
+    }
+
+    @Test func aWriterArrivingWhileAnUploadWideChangeWaitsGoesAfterIt() async throws {
+        try await withUpload { store, id, path in
+            let earlier = try ChunkMapFile.open(path, writable: true)
+            defer { try? earlier.close() }
+            #expect(try locks.tryLock(.upload, .shared, in: earlier), "a writer in flight")
+            let order = Locked([String]())
+            let audit = Task {
+                _ = try await store.audit(id)
+                order.withLock { $0.append("audit") }
+            }
+            try await waitUntilHeld(.gate, of: path)
+            let writer = Task {
+                _ = try await store.receiveChunk(id, index: ChunkIndex(1), expected: ExpectedDigests(), body: SampleFile.body([file.chunk(1)]))
+                order.withLock { $0.append("writer") }
+            }
+            try await Task.sleep(for: .milliseconds(200))
+            #expect(order.withLock { $0 }.isEmpty, "the later writer waits behind the audit")
+            try locks.unlock(.upload, in: earlier)
+            try await audit.value
+            try await writer.value
+            #expect(order.withLock { $0 } == ["audit", "writer"])
+        }
+    }
+
+    /// Polls, through an open of its own, until another holds `region` of the map.
+    private func waitUntilHeld(_ region: ChunkMapRegion, of path: FilePath) async throws {
+        let probe = try ChunkMapFile.open(path, writable: true)
+        defer { try? probe.close() }
+        for _ in 0..<500 {
+            guard try locks.tryLock(region, .exclusive, in: probe) else { return }
+            try locks.unlock(region, in: probe)
+            try await Task.sleep(for: .milliseconds(10))
+        }
+        Issue.record("\(region) was not taken in 5 s")
+    }
+
+    @Test func aChunkCostsThreeLocksHoweverManyBuffersItsBodyHas() async throws {
         let root = try TemporaryDirectory()
         defer { root.remove() }
         let counting = CountingLocks()
@@ -134,7 +181,7 @@ import Testing
         ).id
         let pieces = stride(from: 0, to: file.chunkSize, by: 1024).map { Array(file.chunk(0)[$0..<($0 + 1024)]) }
         _ = try await store.receiveChunk(id, index: ChunkIndex(0), expected: ExpectedDigests(), body: SampleFile.body(pieces))
-        #expect(counting.calls == 4, "the upload lock and the chunk's, each taken and released once, for \(pieces.count) buffers")
+        #expect(counting.calls == 6, "the gate, the upload lock and the chunk's, each taken and released once, for \(pieces.count) buffers")
     }
 }
 
@@ -147,11 +194,6 @@ final class CountingLocks: ChunkMapLocking {
     func tryLock(_ region: ChunkMapRegion, _ mode: LockMode, in map: ChunkMapFile) throws(UploadKit.IOError) -> Bool {
         count.withLock { $0 += 1 }
         return try base.tryLock(region, mode, in: map)
-    }
-
-    func lock(_ region: ChunkMapRegion, _ mode: LockMode, in map: ChunkMapFile) throws(UploadKit.IOError) {
-        count.withLock { $0 += 1 }
-        try base.lock(region, mode, in: map)
     }
 
     func unlock(_ region: ChunkMapRegion, in map: ChunkMapFile) throws(UploadKit.IOError) {

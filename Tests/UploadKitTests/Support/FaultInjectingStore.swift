@@ -88,7 +88,9 @@ struct FaultInjectingStore: UploadStore {
         try await base.append(id, at: offset, checksum: checksum, body: body)
     }
 
-    func complete(_ id: UploadID, sha256: SHA256Digest?) async throws -> UploadSnapshot { try await base.complete(id, sha256: sha256) }
+    func complete(_ id: UploadID, sha256: SHA256Digest?, requireSHA256: Bool) async throws -> UploadSnapshot {
+        try await base.complete(id, sha256: sha256, requireSHA256: requireSHA256)
+    }
 
     func audit(_ id: UploadID, checkSHA256: Bool) async throws -> AuditReport { try await base.audit(id, checkSHA256: checkSHA256) }
 

@@ -1,0 +1,151 @@
+import CoreMetrics
+import HTTPTypes
+import Hummingbird
+import NIOCore
+
+extension TusRoutes {
+    /// `POST /files/`: creation, and creation-with-upload when the request
+    /// carries a body of `application/offset+octet-stream`.
+    @Sendable func create(_ request: Request, context: UploadRequestContext) async throws -> Response {
+        if request.headers[.uploadConcat] != nil {
+            throw Problem(
+                .badRequest, "concatenation-unsupported", title: "Concatenation not supported",
+                detail: "this server does not offer tus's concatenation extension yet (see Tus-Extension); upload the file as one").closingConnection()
+        }
+        guard let lengthText = request.headers[.uploadLength] else {
+            let detail = request.headers[.uploadDeferLength] != nil
+                ? "Upload-Defer-Length is not supported: a chunk map needs the length up front; send Upload-Length"
+                : "Upload-Length is required: the file's size in bytes"
+            throw Problem.badHeader("Upload-Length", detail).closingConnection()
+        }
+        let length = try parsed { try TusFields.byteCount(lengthText, name: "Upload-Length") }
+        guard length <= maxUploadSize.bytes else {
+            var problem = Problem(UploadError.tooLarge(size: length, limit: maxUploadSize.bytes))
+            problem.headers[.tusMaxSize] = String(maxUploadSize.bytes)
+            throw problem.closingConnection()
+        }
+        let metadata = request.headers[.uploadMetadata] ?? ""
+        do { _ = try UploadMetadata.validate(metadata) } catch {
+            throw Problem.badHeader("Upload-Metadata", error.description).closingConnection()
+        }
+        var expected = try parsed { try TusFields.announcedSHA256(inMetadata: metadata) }
+        if let text = request.headers[.reprDigest] {
+            do { expected = try DigestField.parse(text).sha256 ?? expected } catch {
+                throw Problem.badHeader("Repr-Digest", error.description).closingConnection()
+            }
+        }
+        let withUpload = request.headers[.contentType].map(isOffsetStream) ?? false
+        let checksum = withUpload ? try request.headers[.uploadChecksum].map { text in try parsed { try TusFields.checksum(text) } } : nil
+        let snapshot = try await store.create(length: ByteCount(length), chunkSize: nil, expectedSHA256: expected, metadata: metadata)
+        metrics.uploadsCreated.increment()
+        let location = "/files/\(snapshot.id)"
+        do {
+            var headers: HTTPFields = [.location: location]
+            if withUpload {
+                let receipt = try await append(request.body, to: snapshot.id, at: 0, checksum: checksum)
+                headers[.uploadOffset] = String(receipt.offset)
+            } else if length == 0 {
+                try await finish(snapshot.id)
+            }
+            for field in uploadHeaders(try await store.snapshot(snapshot.id)) where headers[field.name] == nil { headers.append(field) }
+            return Response(status: .created, headers: headers)
+        } catch let error as UploadError {
+            throw Self.naming(location, Problem(error))
+        } catch let problem as Problem {
+            throw Self.naming(location, problem)
+        }
+    }
+
+    /// `PATCH /files/{id}`: bytes at the upload's offset, in place.
+    @Sendable func patch(_ request: Request, context: UploadRequestContext) async throws -> Response {
+        let id = try uploadID(context)
+        guard request.headers[.contentType].map(isOffsetStream) == true else {
+            throw Problem(
+                .unsupportedMediaType, "unsupported-media-type", title: "Unsupported Content-Type",
+                detail: "a PATCH carries Content-Type: \(TusFields.offsetMediaType)").closingConnection()
+        }
+        guard let offsetText = request.headers[.uploadOffset] else {
+            throw Problem.badHeader("Upload-Offset", "Upload-Offset is required: where these bytes start").closingConnection()
+        }
+        let offset = try parsed { try TusFields.byteCount(offsetText, name: "Upload-Offset") }
+        let checksum = try request.headers[.uploadChecksum].map { text in try parsed { try TusFields.checksum(text) } }
+        // Refused before the body is read when the answer is already known;
+        // the store decides again under the upload's locks.
+        let map = try await store.snapshot(id).map
+        let size = map.layout.fileSize.bytes
+        if map.status.state != .complete, offset != map.appendOffset {
+            throw offsetConflict(UploadError.offsetMismatch(given: offset, expected: map.appendOffset), offset: map.appendOffset)
+        }
+        if let lengthText = request.headers[.contentLength], let length = ASCIIDecimal.parse(lengthText), offset <= size, length > size - offset {
+            throw Problem(UploadError.pastTheEnd(length: size)).closingConnection()
+        }
+        do {
+            let receipt = try await append(request.body, to: id, at: offset, checksum: checksum)
+            return Response(status: .noContent, headers: [.uploadOffset: String(receipt.offset), .cacheControl: "no-store"])
+        } catch UploadError.uploadComplete {
+            // Nothing more to store: a retry of the last PATCH, with no bytes, is answered as it was.
+            guard offset == size, request.headers[.contentLength] == "0" else {
+                throw offsetConflict(UploadError.offsetMismatch(given: offset, expected: size), offset: size)
+            }
+            return Response(status: .noContent, headers: [.uploadOffset: String(size), .cacheControl: "no-store"])
+        } catch UploadError.offsetMismatch(let given, let expected) {
+            throw offsetConflict(UploadError.offsetMismatch(given: given, expected: expected), offset: expected)
+        }
+    }
+
+    /// Appends, counts, and confirms the SHA-256 once the last byte is in.
+    private func append(
+        _ body: some AsyncSequence<ByteBuffer, any Error> & Sendable, to id: UploadID, at offset: Int64, checksum: BodyChecksum?
+    ) async throws -> AppendReceipt {
+        let receipt = try await store.append(id, at: offset, checksum: checksum, body: body)
+        metrics.bytesReceived.increment(by: max(0, receipt.offset - offset))
+        metrics.chunksVerified.increment(by: receipt.verified.count)
+        if receipt.isFull { try await finish(id) }
+        return receipt
+    }
+
+    /// The SHA-256 is confirmed from disk: against the one announced at
+    /// creation if there was one, else recorded as computed.
+    private func finish(_ id: UploadID) async throws {
+        do {
+            _ = try await store.complete(id, sha256: nil, requireSHA256: false)
+            metrics.uploadsCompleted.increment()
+        } catch let error as UploadError {
+            switch error {
+            case .corrupt, .sha256Mismatch, .dataSizeMismatch: metrics.uploadsFailed.increment()
+            default: break
+            }
+            throw error
+        }
+    }
+
+    /// The upload exists even though its first bytes failed: say where, so that the client can resume it.
+    private static func naming(_ location: String, _ problem: Problem) -> Problem {
+        var problem = problem
+        problem.headers[.location] = location
+        return problem
+    }
+
+    private func offsetConflict(_ error: UploadError, offset: Int64) -> Problem {
+        var problem = Problem(error)
+        problem.headers[.uploadOffset] = String(offset)
+        return problem.closingConnection()
+    }
+
+    private func isOffsetStream(_ contentType: String) -> Bool {
+        contentType.split(separator: ";").first?.trimmingCharacters(" ").lowercased() == TusFields.offsetMediaType
+    }
+
+    /// A header value parsed, its error a 400 naming it.
+    private func parsed<T>(_ parse: () throws -> T) throws -> T {
+        do { return try parse() } catch let error as TusFieldError {
+            let name: String
+            switch error {
+            case .malformedChecksum, .unknownAlgorithm: name = "Upload-Checksum"
+            case .notANumber(let field, _): name = field
+            case .malformedSHA256: name = "Upload-Metadata"
+            }
+            throw Problem.badHeader(name, error.description).closingConnection()
+        }
+    }
+}
