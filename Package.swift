@@ -68,7 +68,7 @@ let package = Package(
                 "upload-session.js", "resume-memory.js", "hashing.js", "protocol.js", "worker-queue.js", "sha256.js",
                 "hash-worker.js",
             ]
-                .map { .embedInCode("Web/\($0)") },
+            .map { .embedInCode("Web/\($0)") },
             swiftSettings: swiftSettings
         ),
         .executableTarget(
@@ -108,10 +108,11 @@ let package = Package(
 // package of its own, because SwiftPM instruments only the root package's
 // targets, and UploadKit must be instrumented for coverage.
 if Context.environment["UPLOADVERIFY_FUZZ"] != nil {
-    package.targets.append(.executableTarget(
-        name: "Fuzz",
-        dependencies: ["UploadKit"],
-        path: "Fuzz/Sources/Fuzz",
-        swiftSettings: swiftSettings + [.unsafeFlags(["-parse-as-library"])]
-    ))
+    package.targets.append(
+        .executableTarget(
+            name: "Fuzz",
+            dependencies: ["UploadKit"],
+            path: "Fuzz/Sources/Fuzz",
+            swiftSettings: swiftSettings + [.unsafeFlags(["-parse-as-library"])]
+        ))
 }

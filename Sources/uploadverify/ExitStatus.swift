@@ -74,7 +74,9 @@ enum ExitStatus: Int32 {
     /// A path that cannot be opened is bad input; a failure while reading or
     /// writing is an I/O error.
     private static func status(of error: IOError) -> ExitStatus {
-        let badPath: Set<Errno> = [.noSuchFileOrDirectory, .notDirectory, .isDirectory, .permissionDenied, .notPermitted, .fileNameTooLong, .tooManySymbolicLinkLevels]
+        let badPath: Set<Errno> = [
+            .noSuchFileOrDirectory, .notDirectory, .isDirectory, .permissionDenied, .notPermitted, .fileNameTooLong, .tooManySymbolicLinkLevels,
+        ]
         return error.operation == "open" && badPath.contains(error.errno) ? .badInput : .failure
     }
 }

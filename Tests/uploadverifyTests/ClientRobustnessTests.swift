@@ -38,7 +38,9 @@ import Testing
         let workspace = try Workspace()
         defer { workspace.remove() }
         let port = Int.random(in: 20_000...40_000)
-        let result = try bash(workspace, """
+        let result = try bash(
+            workspace,
+            """
             python3 -c '
             import socket
             s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -70,7 +72,9 @@ import Testing
         let proxy = Self.scripts.appendingPathComponent("delay_proxy.py").path
         // A 20 ms round trip makes 64 one-by-one chunks take a couple of seconds;
         // the file's modification time changes in the middle.
-        let result = try bash(workspace, """
+        let result = try bash(
+            workspace,
+            """
             python3 '\(proxy)' \(port) \(server.port) 0.01 >/dev/null 2>&1 &
             proxy=$!
             sleep 0.5

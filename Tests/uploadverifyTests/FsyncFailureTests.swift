@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+import UploadKit
 
 /// "fsync failure is final": after a failed fdatasync the chunk is not
 /// acknowledged and never reported verified; sending it again (a fresh
@@ -43,8 +44,6 @@ import Testing
         #expect(try Curl.request("POST", url + "/complete", headers: ["Repr-Digest": digest]).status == 200)
     }
 }
-
-import UploadKit
 
 enum SHA256 {
     static func digest(_ bytes: [UInt8]) -> [UInt8] { SHA256Hasher.hash(bytes).bytes }

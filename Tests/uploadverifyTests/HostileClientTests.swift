@@ -73,27 +73,28 @@ import Testing
         let path = try #require(created.headers["location"])
         let descriptorsBefore = server.openDescriptors
         let memoryBefore = server.residentBytes
-        let report = try json(try python(
-            """
-            import socket, time, json, os, resource
-            soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-            resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
-            idle = [socket.create_connection(("127.0.0.1", PORT)) for _ in range(3000)]
-            # The server accepts them as fast as it can; wait until it holds them all.
-            deadline = time.time() + 30
-            while time.time() < deadline:
-                fds_while_idle = len(os.listdir(f"/proc/{SERVER_PID}/fd"))
-                if fds_while_idle >= 3000: break
-                time.sleep(0.1)
-            # A real chunk, from another client, while 3000 connections sit idle.
-            s = socket.create_connection(("127.0.0.1", PORT))
-            s.settimeout(10)
-            s.sendall(f"PUT {PATH_} HTTP/1.1\\r\\nHost: x\\r\\nContent-Range: bytes 0-65535/65536\\r\\nContent-Length: 65536\\r\\n\\r\\n".encode() + b"z" * 65536)
-            chunk = s.recv(100).split(b" ")[1].decode()
-            s.close()
-            for c in idle: c.close()
-            print(json.dumps({"chunk": chunk, "fdsWhileIdle": fds_while_idle}))
-            """, port: server.port, path: path, serverPID: server.process.processIdentifier))
+        let report = try json(
+            try python(
+                """
+                import socket, time, json, os, resource
+                soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+                resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+                idle = [socket.create_connection(("127.0.0.1", PORT)) for _ in range(3000)]
+                # The server accepts them as fast as it can; wait until it holds them all.
+                deadline = time.time() + 30
+                while time.time() < deadline:
+                    fds_while_idle = len(os.listdir(f"/proc/{SERVER_PID}/fd"))
+                    if fds_while_idle >= 3000: break
+                    time.sleep(0.1)
+                # A real chunk, from another client, while 3000 connections sit idle.
+                s = socket.create_connection(("127.0.0.1", PORT))
+                s.settimeout(10)
+                s.sendall(f"PUT {PATH_} HTTP/1.1\\r\\nHost: x\\r\\nContent-Range: bytes 0-65535/65536\\r\\nContent-Length: 65536\\r\\n\\r\\n".encode() + b"z" * 65536)
+                chunk = s.recv(100).split(b" ")[1].decode()
+                s.close()
+                for c in idle: c.close()
+                print(json.dumps({"chunk": chunk, "fdsWhileIdle": fds_while_idle}))
+                """, port: server.port, path: path, serverPID: server.process.processIdentifier))
         #expect(report["chunk"] as? String == "200")
         let whileIdle = try #require(report["fdsWhileIdle"] as? Int)
         #expect(whileIdle >= 3000 && whileIdle <= descriptorsBefore + 3000 + 16, "server descriptors with 3000 idle connections: \(whileIdle)")
@@ -109,24 +110,25 @@ import Testing
         defer { workspace.remove() }
         let server = try server(workspace, ["--max-connections", "100"])
         let descriptorsBefore = server.openDescriptors
-        let report = try json(try python(
-            """
-            import socket, time, json, os
-            conns = [socket.create_connection(("127.0.0.1", PORT)) for _ in range(300)]
-            time.sleep(1)
-            fds = len(os.listdir(f"/proc/{SERVER_PID}/fd"))
-            refused = 0
-            for c in conns:
-                c.settimeout(0.05)
-                try:
-                    if c.recv(1) == b"": refused += 1
-                except socket.timeout:
-                    pass
-                except OSError:
-                    refused += 1
-            for c in conns: c.close()
-            print(json.dumps({"refused": refused, "fds": fds}))
-            """, port: server.port, serverPID: server.process.processIdentifier))
+        let report = try json(
+            try python(
+                """
+                import socket, time, json, os
+                conns = [socket.create_connection(("127.0.0.1", PORT)) for _ in range(300)]
+                time.sleep(1)
+                fds = len(os.listdir(f"/proc/{SERVER_PID}/fd"))
+                refused = 0
+                for c in conns:
+                    c.settimeout(0.05)
+                    try:
+                        if c.recv(1) == b"": refused += 1
+                    except socket.timeout:
+                        pass
+                    except OSError:
+                        refused += 1
+                for c in conns: c.close()
+                print(json.dumps({"refused": refused, "fds": fds}))
+                """, port: server.port, serverPID: server.process.processIdentifier))
         #expect(report["refused"] as? Int == 200)
         let fds = try #require(report["fds"] as? Int)
         #expect(fds <= descriptorsBefore + 100 + 8, "server descriptors with 300 connections against a limit of 100: \(fds)")
@@ -189,34 +191,35 @@ import Testing
             (try FileManager.default.attributesOfFileSystem(forPath: workspace.url.path)[.systemFreeSize] as? NSNumber)?.int64Value)
         // Each upload is a tenth of the free disk: sparse, so each alone would fit.
         let huge = free / 10
-        let report = try json(try python(
-            """
-            import http.client, json, collections
-            counts = collections.Counter()
-            types = set()
-            conn = http.client.HTTPConnection("127.0.0.1", PORT, timeout=30)
-            def ask(method, path, headers={}):
-                global conn
-                conn.request(method, path, headers=headers)
-                r = conn.getresponse()
-                body = r.read()
-                if r.status >= 400: types.add(json.loads(body)["type"].rsplit("/", 1)[1])
-                if r.getheader("Connection", "").lower() == "close":
-                    conn.close()
-                    conn = http.client.HTTPConnection("127.0.0.1", PORT, timeout=30)
-                return r
-            huge = []
-            for _ in range(10000):
-                r = ask("POST", "/uploads", {"Upload-Length": "\(huge)"})
-                counts[f"huge:{r.status}"] += 1
-                if r.status == 201: huge.append(r.getheader("Location"))
-            # Deleting them gives their reservations back; then the open-uploads limit bites.
-            for location in huge:
-                counts[f"delete:{ask('DELETE', location).status}"] += 1
-            for _ in range(300):
-                counts[f"small:{ask('POST', '/uploads', {'Upload-Length': '1048576'}).status}"] += 1
-            print(json.dumps({"counts": counts, "types": sorted(types)}))
-            """, port: server.port))
+        let report = try json(
+            try python(
+                """
+                import http.client, json, collections
+                counts = collections.Counter()
+                types = set()
+                conn = http.client.HTTPConnection("127.0.0.1", PORT, timeout=30)
+                def ask(method, path, headers={}):
+                    global conn
+                    conn.request(method, path, headers=headers)
+                    r = conn.getresponse()
+                    body = r.read()
+                    if r.status >= 400: types.add(json.loads(body)["type"].rsplit("/", 1)[1])
+                    if r.getheader("Connection", "").lower() == "close":
+                        conn.close()
+                        conn = http.client.HTTPConnection("127.0.0.1", PORT, timeout=30)
+                    return r
+                huge = []
+                for _ in range(10000):
+                    r = ask("POST", "/uploads", {"Upload-Length": "\(huge)"})
+                    counts[f"huge:{r.status}"] += 1
+                    if r.status == 201: huge.append(r.getheader("Location"))
+                # Deleting them gives their reservations back; then the open-uploads limit bites.
+                for location in huge:
+                    counts[f"delete:{ask('DELETE', location).status}"] += 1
+                for _ in range(300):
+                    counts[f"small:{ask('POST', '/uploads', {'Upload-Length': '1048576'}).status}"] += 1
+                print(json.dumps({"counts": counts, "types": sorted(types)}))
+                """, port: server.port))
         let counts = try #require(report["counts"] as? [String: Int])
         // At most ten fit the free disk once each one's unwritten bytes are counted.
         let hugeCreated = counts["huge:201"] ?? 0
@@ -241,26 +244,27 @@ import Testing
         let created = try Curl.request(
             "POST", server.base + "/uploads", headers: ["Upload-Length": "10", "Authorization": "Bearer s3cret"])
         let path = try #require(created.headers["location"])
-        let report = try json(try python(
-            """
-            import http.client, json, secrets, collections
-            conn = http.client.HTTPConnection("127.0.0.1", PORT, timeout=30)
-            def ask(method, path, token):
-                headers = {"Authorization": f"Bearer {token}"} if token is not None else {}
-                conn.request(method, path, headers=headers)
-                r = conn.getresponse()
-                body = json.loads(r.read() or b"{}")
-                return f"{r.status} {body.get('type', '').rsplit('/', 1)[-1]}"
-            guesses = collections.Counter(ask("GET", f"/uploads/{secrets.token_hex(16)}", "s3cret") for _ in range(2000))
-            odd = collections.Counter(ask("GET", p, "s3cret") for p in
-                ["/uploads/..%2f..%2fetc%2fpasswd", "/uploads/%2e%2e%2f", "/uploads/abc%00", "/uploads/" + "a" * 4096,
-                 "/uploads/" + PATH_.rsplit("/", 1)[1] + ".chunkmap", "/uploads/" + PATH_.rsplit("/", 1)[1].upper()])
-            tokens = collections.Counter()
-            for token in [None, "", "s3cre", "s3cretX", "S3CRET", "s3cret" * 100]:
-                tokens[ask("GET", PATH_, token)] += 1
-                tokens[ask("GET", "/uploads/" + secrets.token_hex(16), token)] += 1
-            print(json.dumps({"guesses": guesses, "odd": odd, "tokens": tokens, "real": ask("GET", PATH_, "s3cret")}))
-            """, port: server.port, path: path))
+        let report = try json(
+            try python(
+                """
+                import http.client, json, secrets, collections
+                conn = http.client.HTTPConnection("127.0.0.1", PORT, timeout=30)
+                def ask(method, path, token):
+                    headers = {"Authorization": f"Bearer {token}"} if token is not None else {}
+                    conn.request(method, path, headers=headers)
+                    r = conn.getresponse()
+                    body = json.loads(r.read() or b"{}")
+                    return f"{r.status} {body.get('type', '').rsplit('/', 1)[-1]}"
+                guesses = collections.Counter(ask("GET", f"/uploads/{secrets.token_hex(16)}", "s3cret") for _ in range(2000))
+                odd = collections.Counter(ask("GET", p, "s3cret") for p in
+                    ["/uploads/..%2f..%2fetc%2fpasswd", "/uploads/%2e%2e%2f", "/uploads/abc%00", "/uploads/" + "a" * 4096,
+                     "/uploads/" + PATH_.rsplit("/", 1)[1] + ".chunkmap", "/uploads/" + PATH_.rsplit("/", 1)[1].upper()])
+                tokens = collections.Counter()
+                for token in [None, "", "s3cre", "s3cretX", "S3CRET", "s3cret" * 100]:
+                    tokens[ask("GET", PATH_, token)] += 1
+                    tokens[ask("GET", "/uploads/" + secrets.token_hex(16), token)] += 1
+                print(json.dumps({"guesses": guesses, "odd": odd, "tokens": tokens, "real": ask("GET", PATH_, "s3cret")}))
+                """, port: server.port, path: path))
         #expect(report["guesses"] as? [String: Int] == ["404 upload-not-found": 2000])
         let odd = try #require(report["odd"] as? [String: Int])
         #expect(odd.keys.allSatisfy { $0.hasPrefix("404 ") || $0.hasPrefix("400 ") || $0.hasPrefix("431") }, "\(odd)")

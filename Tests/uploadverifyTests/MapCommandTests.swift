@@ -12,9 +12,10 @@ import Testing
         let shown = try json(try workspace.run("map", "show", "several-chunks.bin.chunkmap", "--json").stdout)
         let chunks = try #require(shown["chunks"] as? [[String: Any]])
         // Values printed by `xxhsum -H3` and `sha256sum` (fixtures/README.md).
-        #expect(chunks.compactMap { $0["xxh3"] as? String } == [
-            "46c2df1efbbc14f8", "f363826747165e57", "27c043cf41497a0e", "20080f36b89cfd4e", "a7c6b128ee510bec",
-        ])
+        #expect(
+            chunks.compactMap { $0["xxh3"] as? String } == [
+                "46c2df1efbbc14f8", "f363826747165e57", "27c043cf41497a0e", "20080f36b89cfd4e", "a7c6b128ee510bec",
+            ])
         #expect(chunks.last?["length"] as? Int == 1000)
         #expect(chunks.last?["offset"] as? Int == 262_144)
         #expect(shown["sha256"] as? String == "7a99465f4ce9a8eb71b087d4679589d33642e8009b083cad98cf757df835ff33")

@@ -62,7 +62,8 @@ import UploadKit
             let senders = try (0..<4).map { sender -> Process in
                 let order = (0..<chunks).shuffled().map { index -> String in
                     let first = index * Self.chunk
-                    return "curl -s -o /dev/null -X PUT http://127.0.0.1:\(server.port)\(path) -H 'Content-Range: bytes \(first)-\(first + Self.chunk - 1)/\(bytes.count)' --data-binary @\(parts[index])"
+                    return
+                        "curl -s -o /dev/null -X PUT http://127.0.0.1:\(server.port)\(path) -H 'Content-Range: bytes \(first)-\(first + Self.chunk - 1)/\(bytes.count)' --data-binary @\(parts[index])"
                 }
                 return try Subprocess.start("/bin/bash", ["-c", order.joined(separator: "; ")])
             }
@@ -106,8 +107,14 @@ import UploadKit
         let kinds: [[String]] = [
             ["-X", "PUT", url, "-H", "Content-Range: bytes 0-65535/\(bytes.count)", "--data-binary", "@\(parts[0])"],
             ["-X", "PUT", url, "-H", "Content-Range: bytes 1-65536/\(bytes.count)", "--data-binary", "@\(parts[0])"],
-            ["-X", "PUT", url, "-H", "Content-Range: bytes 65536-131071/\(bytes.count)", "-H", "Content-Digest: xxh3=:AAAAAAAAAAA=:", "--data-binary", "@\(parts[1])"],
-            ["-X", "PUT", server.base + "/uploads/00000000000000000000000000000000", "-H", "Content-Range: bytes 0-65535/\(bytes.count)", "--data-binary", "@\(parts[0])"],
+            [
+                "-X", "PUT", url, "-H", "Content-Range: bytes 65536-131071/\(bytes.count)", "-H", "Content-Digest: xxh3=:AAAAAAAAAAA=:", "--data-binary",
+                "@\(parts[1])",
+            ],
+            [
+                "-X", "PUT", server.base + "/uploads/00000000000000000000000000000000", "-H", "Content-Range: bytes 0-65535/\(bytes.count)", "--data-binary",
+                "@\(parts[0])",
+            ],
             ["-X", "GET", server.base + "/uploads/..%2f..%2fetc%2fpasswd"],
             ["-I", url],
         ]

@@ -57,7 +57,8 @@ import UploadKit
         var statuses = [Int]()
         for index in 0..<12 {
             let first = index * chunk
-            statuses.append(try Curl.request("PUT", url, headers: ["Content-Range": "bytes \(first)-\(first + chunk - 1)/\(size)"], bodyFile: parts[index]).status)
+            statuses.append(
+                try Curl.request("PUT", url, headers: ["Content-Range": "bytes \(first)-\(first + chunk - 1)/\(size)"], bodyFile: parts[index]).status)
         }
         #expect(statuses.contains(507), "statuses: \(statuses)")
         #expect(statuses.contains(200), "statuses: \(statuses)")
@@ -71,7 +72,8 @@ import UploadKit
         for entry in entries where entry["state"] as? String != "verified" {
             let index = try #require(entry["index"] as? Int)
             let first = index * chunk
-            #expect(try Curl.request("PUT", url, headers: ["Content-Range": "bytes \(first)-\(first + chunk - 1)/\(size)"], bodyFile: parts[index]).status == 200)
+            #expect(
+                try Curl.request("PUT", url, headers: ["Content-Range": "bytes \(first)-\(first + chunk - 1)/\(size)"], bodyFile: parts[index]).status == 200)
         }
         let digest = "sha-256=:\(Data(SHA256Hasher.hash(bytes).bytes).base64EncodedString()):"
         #expect(try Curl.request("POST", url + "/complete", headers: ["Repr-Digest": digest]).status == 200)
@@ -86,13 +88,16 @@ import UploadKit
         let size = 6 * (64 << 20)
         let file = workspace.path("big")
         try Subprocess.writeRandomFile(file, count: size)
-        let uploader = try Subprocess.run("python3", [
-            Workspace.fixtures.deletingLastPathComponent().appendingPathComponent("scripts/bench_upload.py").path,
-            server.base, file, "--chunk-size", "\(64 << 20)", "--connections", "3",
-        ])
+        let uploader = try Subprocess.run(
+            "python3",
+            [
+                Workspace.fixtures.deletingLastPathComponent().appendingPathComponent("scripts/bench_upload.py").path,
+                server.base, file, "--chunk-size", "\(64 << 20)", "--connections", "3",
+            ])
         #expect(uploader.status == 0, "\(uploader.stderr)")
         let status = try String(contentsOfFile: "/proc/\(server.process.processIdentifier)/status", encoding: .utf8)
-        let peakKiB = status.split(separator: "\n").first { $0.hasPrefix("VmHWM:") }
+        let peakKiB =
+            status.split(separator: "\n").first { $0.hasPrefix("VmHWM:") }
             .flatMap { Int($0.split(separator: " ", omittingEmptySubsequences: true).dropFirst().first ?? "") } ?? Int.max
         #expect(peakKiB < 100 * 1024, "server peak RSS \(peakKiB / 1024) MiB")
     }

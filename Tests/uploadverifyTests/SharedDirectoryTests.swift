@@ -75,7 +75,8 @@ import UploadKit
             if sides.contains(where: { $0.count > 1 }) { overlapped += 1 }
             let finals = sides.compactMap(\.last)
             #expect(finals.allSatisfy { $0.status == 200 }, "\(label): \(sides)")
-            #expect(finals.filter { $0.written == true }.count == 1 && finals.filter { $0.written == false }.count == 1,
+            #expect(
+                finals.filter { $0.written == true }.count == 1 && finals.filter { $0.written == false }.count == 1,
                 "\(label): exactly one written, the other a duplicate: \(sides)")
 
             let disk = try onDisk(data, id)
@@ -218,8 +219,9 @@ import UploadKit
             let put = Answer(record["put"])
             #expect(put.status == 200 && put.written == true, "\(label): the repair's PUT answered \(put)")
             let completes = answers(record["completes"])
-            #expect(completes.count <= 2 && completes.last?.status == 200 && completes.last?.state == "complete"
-                && completes.last?.sha256 == sha256, "\(label): complete answered \(completes)")
+            #expect(
+                completes.count <= 2 && completes.last?.status == 200 && completes.last?.state == "complete"
+                    && completes.last?.sha256 == sha256, "\(label): complete answered \(completes)")
             if completes.count == 2 { refusedCompletes.append("\(label): \(completes[0])") }
 
             let audit = AuditRun(record["audit"])
@@ -234,7 +236,9 @@ import UploadKit
                 waitedForTheRepair += 1
                 #expect(audit.exit == 0 && found == [], "\(label): the audit waited for the repair, then found: \(audit)")
             }
-            #expect(lastAudit.corrupt(id) == [] && lastAudit.upload(id)?["sha256Matches"] as? Bool == true, "\(label): the last audit: \(String(describing: lastAudit.upload(id)))")
+            #expect(
+                lastAudit.corrupt(id) == [] && lastAudit.upload(id)?["sha256Matches"] as? Bool == true,
+                "\(label): the last audit: \(String(describing: lastAudit.upload(id)))")
 
             // No chunk whose bytes are good is marked corrupt: every one is verified, with its bytes' XXH3.
             let disk = try onDisk(data, id)
@@ -246,7 +250,8 @@ import UploadKit
         #expect(waitedForTheRepair > 0, "no audit was seen waiting for a repair in progress")
         print(
             "SharedDirectoryTests, repair against audit: \(records.count) rounds, \(readBeforeTheRepair) repairs sent while the audit held the upload, "
-                + "\(waitedForTheRepair) audits waiting for a repair mid-body; completes refused and retried: \(refusedCompletes.isEmpty ? "none" : refusedCompletes.joined(separator: "; "))")
+                + "\(waitedForTheRepair) audits waiting for a repair mid-body; completes refused and retried: \(refusedCompletes.isEmpty ? "none" : refusedCompletes.joined(separator: "; "))"
+        )
     }
 
     // MARK: Delete
@@ -287,7 +292,8 @@ import UploadKit
             #expect(!FileManager.default.fileExists(atPath: data.appendingPathComponent(id).path), "\(label): an orphan data file")
             #expect(!FileManager.default.fileExists(atPath: data.appendingPathComponent(id + ".chunkmap").path), "\(label): the chunk map is left")
             let descriptors = record["descriptors"] as? [Int] ?? []
-            #expect(descriptors.count == 2 && zip(descriptors, baseline).allSatisfy { $0 <= $1 },
+            #expect(
+                descriptors.count == 2 && zip(descriptors, baseline).allSatisfy { $0 <= $1 },
                 "\(label): descriptors \(descriptors), \(baseline) before")
         }
         #expect(waited > 0, "no delete was seen waiting for a writer")
@@ -362,7 +368,8 @@ import UploadKit
             servers[victim] = try ServerProcess(dataDirectory: data)
             let status = try json(String(decoding: try Curl.request("GET", servers[victim].base + path).body, as: UTF8.self))
             #expect(status["state"] as? String == "complete" && status["sha256"] as? String == SHA256Hasher.hash(bytes).description, "\(label): \(status)")
-            print("SharedDirectoryTests, kill -9: \(label) with \(verifiedBeforeTheKill) of \(chunkCount) chunks verified, \(verifiedAfterTheKill) once settled")
+            print(
+                "SharedDirectoryTests, kill -9: \(label) with \(verifiedBeforeTheKill) of \(chunkCount) chunks verified, \(verifiedAfterTheKill) once settled")
         }
     }
 

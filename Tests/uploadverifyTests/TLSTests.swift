@@ -21,7 +21,9 @@ import UploadKit
             let extensions = try workspace.write(Array("subjectAltName=IP:127.0.0.1,DNS:localhost\n".utf8), to: "san.ext")
             try openssl(["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", caKey, "-out", ca, "-days", "2", "-subj", "/CN=uploadverify test CA"])
             try openssl(["req", "-newkey", "rsa:2048", "-nodes", "-keyout", key, "-out", request, "-subj", "/CN=127.0.0.1"])
-            try openssl(["x509", "-req", "-in", request, "-CA", ca, "-CAkey", caKey, "-CAcreateserial", "-out", certificate, "-days", "2", "-extfile", extensions])
+            try openssl([
+                "x509", "-req", "-in", request, "-CA", ca, "-CAkey", caKey, "-CAcreateserial", "-out", certificate, "-days", "2", "-extfile", extensions,
+            ])
         }
 
         private func openssl(_ arguments: [String]) throws {

@@ -1,7 +1,8 @@
+import UploadKit
+
 #if canImport(Glibc)
 import Glibc
 #endif
-import UploadKit
 
 /// One libFuzzer binary for every parser: `UPLOADVERIFY_FUZZ_TARGET` names
 /// which (content-range, digest-field, upload-id, chunkmap). One binary,

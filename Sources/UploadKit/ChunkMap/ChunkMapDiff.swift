@@ -20,7 +20,8 @@ public enum ChunkMapDiffError: Error, Equatable, CustomStringConvertible {
     public var description: String {
         switch self {
         case .geometryMismatch(let a, let b):
-            return "the two maps have different geometry (\(a.fileSize.bytes) bytes in chunks of \(a.chunkSize.bytes) against \(b.fileSize.bytes) bytes in chunks of \(b.chunkSize.bytes)): a diff compares chunk maps of one size and chunk size"
+            return
+                "the two maps have different geometry (\(a.fileSize.bytes) bytes in chunks of \(a.chunkSize.bytes) against \(b.fileSize.bytes) bytes in chunks of \(b.chunkSize.bytes)): a diff compares chunk maps of one size and chunk size"
         }
     }
 }

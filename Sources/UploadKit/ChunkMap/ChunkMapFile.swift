@@ -66,7 +66,8 @@ public final class ChunkMapFile: Sendable {
             let metadataLength = Int(min(reader.read() as UInt32, UInt32(ChunkMapFormat.maximumMetadataLength + 1)))
             let metadata = try descriptor.readBytes(at: Int64(ChunkMapFormat.metadataOffset), count: metadataLength)
             let header = try ChunkMapCodec.decodeHeader(checked, metadata: metadata, sourceOffset: ChunkMapFormat.metadataOffset)
-            let expected = Int64(ChunkMapFormat.entriesOffset(metadataLength: header.metadataLength))
+            let expected =
+                Int64(ChunkMapFormat.entriesOffset(metadataLength: header.metadataLength))
                 + Int64(header.value.layout.chunkCount * ChunkMapFormat.entrySize)
             if fileSize < expected { throw ChunkMapError.truncated(expectedBytes: expected, actualBytes: fileSize) }
             if fileSize > expected { throw ChunkMapError.trailingBytes(expectedBytes: expected, actualBytes: fileSize) }
@@ -157,7 +158,6 @@ public final class ChunkMapFile: Sendable {
         case .chunk(let index): ByteRange(offset: entryOffset(index), length: Int64(ChunkMapFormat.entrySize))
         }
     }
-
 
     /// Rewrites one entry with a single positioned write.
     public func write(_ state: ChunkState, at index: ChunkIndex) throws(IOError) {

@@ -39,7 +39,8 @@ public struct Repairer: Sendable {
         for index in remote.layout.indices {
             guard let theirs = remote[index].digest, theirs != local[index].digest else { continue }
             if known != nil || remote[index].isVerified {
-                throw ClientError.cannotRepair("chunk \(index) of \(path) is not the upload's (its XXH3 differs from the one the server recorded): it is not a good copy")
+                throw ClientError.cannotRepair(
+                    "chunk \(index) of \(path) is not the upload's (its XXH3 differs from the one the server recorded): it is not a good copy")
             }
         }
         let chunks = remote.indices { !$0.isVerified }.map { Chunk(index: $0, range: remote.layout.range(of: $0), digest: local[$0].digest!) }
@@ -57,7 +58,8 @@ public struct Repairer: Sendable {
     public func pull(from url: UploadURL, to path: String, client: UploadClient) async throws -> RepairOutcome {
         let audit = try await client.audit(url)
         guard audit.corrupt.isEmpty, audit.sha256Matches != false else {
-            throw ClientError.cannotRepair("the upload at \(url) is damaged too (chunks \(audit.corrupt.map(String.init).joined(separator: ", "))): repair it first")
+            throw ClientError.cannotRepair(
+                "the upload at \(url) is damaged too (chunks \(audit.corrupt.map(String.init).joined(separator: ", "))): repair it first")
         }
         let remote = try await client.chunkMap(url)
         guard remote.status.state == .complete, let expected = remote.status.sha256 else {
@@ -142,4 +144,3 @@ extension AsyncStream where Element: Sendable {
         self = stream
     }
 }
-

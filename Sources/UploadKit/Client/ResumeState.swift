@@ -32,7 +32,8 @@ public struct ResumeState: Sendable {
     public let file: URL
 
     public init(environment: [String: String]) {
-        let base = environment["XDG_CACHE_HOME"].flatMap { $0.isEmpty ? nil : $0 }
+        let base =
+            environment["XDG_CACHE_HOME"].flatMap { $0.isEmpty ? nil : $0 }
             ?? (environment["HOME"] ?? "/tmp") + "/.cache"
         file = URL(fileURLWithPath: base).appendingPathComponent("uploadverify").appendingPathComponent("uploads.json")
     }

@@ -42,7 +42,9 @@ public final class UploadClient: Sendable {
         let body: ByteBuffer
     }
 
-    private func send(_ method: HTTPMethod, _ url: String, headers: [(String, String)] = [], body: HTTPClientRequest.Body? = nil) async throws(ClientError) -> Answer {
+    private func send(
+        _ method: HTTPMethod, _ url: String, headers: [(String, String)] = [], body: HTTPClientRequest.Body? = nil
+    ) async throws(ClientError) -> Answer {
         var request = HTTPClientRequest(url: url)
         request.method = method
         for (name, value) in headers { request.headers.add(name: name, value: value) }

@@ -84,9 +84,11 @@ public struct Uploader: Sendable {
         let scanning = Task {
             defer { feed.finish() }
             return try await NIOThreadPool.singleton.runIfActive {
-                try FileScan.scan(file, layout: layout, computeSHA256: true, onChunk: { index, digest in
-                    if onServer?[index] != true { feed.yield(Chunk(index: index, range: layout.range(of: index), digest: digest)) }
-                })
+                try FileScan.scan(
+                    file, layout: layout, computeSHA256: true,
+                    onChunk: { index, digest in
+                        if onServer?[index] != true { feed.yield(Chunk(index: index, range: layout.range(of: index), digest: digest)) }
+                    })
             }
         }
         let counter = SentCounter()
@@ -114,7 +116,8 @@ public struct Uploader: Sendable {
     }
 
     /// Sends one chunk, retrying transient failures with doubling backoff.
-    private func send(_ chunk: Chunk, of file: OwnedDescriptor, to url: UploadURL, size: Int64, client: UploadClient, progress: any UploadProgress) async throws {
+    private func send(_ chunk: Chunk, of file: OwnedDescriptor, to url: UploadURL, size: Int64, client: UploadClient, progress: any UploadProgress) async throws
+    {
         var delay = firstBackoff
         for attempt in 1...attempts {
             do {
@@ -133,7 +136,12 @@ public struct Uploader: Sendable {
 /// Chunks and bytes that crossed the wire.
 final class SentCounter: Sendable {
     private let state = Locked<(chunks: Int, bytes: Int64)>((0, 0))
-    func add(_ bytes: Int64) { state.withLock { $0.chunks += 1; $0.bytes += bytes } }
+    func add(_ bytes: Int64) {
+        state.withLock {
+            $0.chunks += 1
+            $0.bytes += bytes
+        }
+    }
     var chunks: Int { state.withLock { $0.chunks } }
     var bytes: Int64 { state.withLock { $0.bytes } }
 }

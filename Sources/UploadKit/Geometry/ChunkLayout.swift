@@ -101,7 +101,8 @@ public enum ChunkLayoutError: Error, Equatable, CustomStringConvertible {
         case .fileTooLarge(let size):
             return "a file of \(size.bytes) bytes is larger than the 8 TiB a chunk map can hold (32768 chunks of 256 MiB)"
         case .tooManyChunks(let fileSize, let chunkSize, let smallest):
-            return "chunk size \(chunkSize.bytes) bytes cuts \(fileSize.bytes) bytes into more than 32768 chunks; the smallest allowed is \(smallest.bytes) bytes"
+            return
+                "chunk size \(chunkSize.bytes) bytes cuts \(fileSize.bytes) bytes into more than 32768 chunks; the smallest allowed is \(smallest.bytes) bytes"
         }
     }
 }

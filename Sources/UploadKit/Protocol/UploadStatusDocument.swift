@@ -148,7 +148,9 @@ public struct FindingDocument: Codable, Sendable, Equatable {
             guard let index, let offset, let length, index >= 0, offset >= 0, length >= 0 else { return nil }
             return .missing(ChunkIndex(index), ByteRange(offset: offset, length: length))
         case "sha256-mismatch":
-            guard let expected = expected.flatMap({ try? SHA256Digest(hex: $0) }), let actual = actual.flatMap({ try? SHA256Digest(hex: $0) }) else { return nil }
+            guard let expected = expected.flatMap({ try? SHA256Digest(hex: $0) }), let actual = actual.flatMap({ try? SHA256Digest(hex: $0) }) else {
+                return nil
+            }
             return .sha256Mismatch(expected: expected, actual: actual)
         default:
             return nil

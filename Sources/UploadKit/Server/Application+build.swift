@@ -41,8 +41,9 @@ public func buildRouter(store: any UploadStore, metrics: ServerMetrics, options:
     }
     WebRoutes.register(on: router)
     UploadRoutes(
-        store: store, metrics: metrics, chunkGrace: options.chunkGrace, minimumRate: options.minimumRate, crashProbe: options.crashProbe)
-        .register(on: router)
+        store: store, metrics: metrics, chunkGrace: options.chunkGrace, minimumRate: options.minimumRate, crashProbe: options.crashProbe
+    )
+    .register(on: router)
     TusRoutes(store: store, metrics: metrics, maxUploadSize: options.maxUploadSize, expireAfter: options.expireAfter).register(on: router)
     return router
 }
@@ -52,11 +53,12 @@ func serverBuilder(_ options: ServerOptions) throws -> HTTPServerBuilder {
     let connections = ConnectionCount(limit: options.maxConnections)
     let headerTimeout = TimeAmount(options.headerTimeout)
     let idleTimeout = TimeAmount(options.idleTimeout)
-    let http1 = HTTPServerBuilder.http1(configuration: .init(
-        additionalChannelHandlers: [
-            ConnectionGuard(count: connections, headerTimeout: headerTimeout, keepAliveTimeout: idleTimeout), ConnectionPolicyHandler(),
-        ],
-        idleTimeout: idleTimeout))
+    let http1 = HTTPServerBuilder.http1(
+        configuration: .init(
+            additionalChannelHandlers: [
+                ConnectionGuard(count: connections, headerTimeout: headerTimeout, keepAliveTimeout: idleTimeout), ConnectionPolicyHandler(),
+            ],
+            idleTimeout: idleTimeout))
     guard let files = options.tls else { return http1 }
     return try .tls(http1, tlsConfiguration: try TLSSetup.serverConfiguration(files))
 }

@@ -29,11 +29,15 @@ struct CORSPolicyMiddleware<Context: RequestContext>: RouterMiddleware {
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
         guard let origin = request.headers[.origin], let allowed = allowedOrigin(origin) else { return try await next(request, context) }
         if request.method == .options, request.headers[.accessControlRequestMethod] != nil {
-            return Response(status: .noContent, headers: headers(allowed, [
-                .accessControlAllowMethods: Self.allowedMethods,
-                .accessControlAllowHeaders: Self.allowedHeaders,
-                .accessControlMaxAge: "86400",
-            ]))
+            return Response(
+                status: .noContent,
+                headers: headers(
+                    allowed,
+                    [
+                        .accessControlAllowMethods: Self.allowedMethods,
+                        .accessControlAllowHeaders: Self.allowedHeaders,
+                        .accessControlMaxAge: "86400",
+                    ]))
         }
         do {
             var response = try await next(request, context)

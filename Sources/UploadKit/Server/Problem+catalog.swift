@@ -81,7 +81,9 @@ extension Problem {
         case .notComplete:
             self.init(.conflict, "upload-not-complete", title: "Upload not complete", detail: error.description)
         case .rangeOutsideFile(_, let size):
-            self.init(.rangeNotSatisfiable, "range-not-satisfiable", title: "Range not satisfiable", detail: error.description, headers: [.contentRange: "bytes */\(size)"])
+            self.init(
+                .rangeNotSatisfiable, "range-not-satisfiable", title: "Range not satisfiable", detail: error.description,
+                headers: [.contentRange: "bytes */\(size)"])
         case .damagedMap:
             self.init(.internalServerError, "chunk-map-damaged", title: "Chunk map damaged", detail: error.description)
         case .storage(let io) where io.isOutOfSpace:

@@ -45,7 +45,13 @@ public final class ServerMetrics: Sendable {
         }
         chunkRequestsInFlight.record(now)
         chunkRequestsInFlightMax.record(max)
-        defer { chunkRequestsInFlight.record(inFlight.withLock { count in count.now -= 1; return count.now }) }
+        defer {
+            chunkRequestsInFlight.record(
+                inFlight.withLock { count in
+                    count.now -= 1
+                    return count.now
+                })
+        }
         return try await body()
     }
 

@@ -10,10 +10,12 @@ extension TusRoutes {
         if request.headers[.uploadConcat] != nil {
             throw Problem(
                 .badRequest, "concatenation-unsupported", title: "Concatenation not supported",
-                detail: "this server does not offer tus's concatenation extension yet (see Tus-Extension); upload the file as one").closingConnection()
+                detail: "this server does not offer tus's concatenation extension yet (see Tus-Extension); upload the file as one"
+            ).closingConnection()
         }
         guard let lengthText = request.headers[.uploadLength] else {
-            let detail = request.headers[.uploadDeferLength] != nil
+            let detail =
+                request.headers[.uploadDeferLength] != nil
                 ? "Upload-Defer-Length is not supported: a chunk map needs the length up front; send Upload-Length"
                 : "Upload-Length is required: the file's size in bytes"
             throw Problem.badHeader("Upload-Length", detail).closingConnection()
@@ -62,7 +64,8 @@ extension TusRoutes {
         guard request.headers[.contentType].map(isOffsetStream) == true else {
             throw Problem(
                 .unsupportedMediaType, "unsupported-media-type", title: "Unsupported Content-Type",
-                detail: "a PATCH carries Content-Type: \(TusFields.offsetMediaType)").closingConnection()
+                detail: "a PATCH carries Content-Type: \(TusFields.offsetMediaType)"
+            ).closingConnection()
         }
         guard let offsetText = request.headers[.uploadOffset] else {
             throw Problem.badHeader("Upload-Offset", "Upload-Offset is required: where these bytes start").closingConnection()

@@ -31,12 +31,14 @@ struct TusRoutes: Sendable {
 
     /// `OPTIONS`: what this server speaks.
     @Sendable func options(_ request: Request, context: UploadRequestContext) async throws -> Response {
-        Response(status: .noContent, headers: [
-            .tusVersion: TusFields.version,
-            .tusExtension: TusFields.extensions.joined(separator: ","),
-            .tusMaxSize: String(maxUploadSize.bytes),
-            .tusChecksumAlgorithm: ChecksumAlgorithm.allCases.map(\.rawValue).joined(separator: ","),
-        ])
+        Response(
+            status: .noContent,
+            headers: [
+                .tusVersion: TusFields.version,
+                .tusExtension: TusFields.extensions.joined(separator: ","),
+                .tusMaxSize: String(maxUploadSize.bytes),
+                .tusChecksumAlgorithm: ChecksumAlgorithm.allCases.map(\.rawValue).joined(separator: ","),
+            ])
     }
 
     /// `HEAD /files/{id}`: where to resume. The offset is what is stored durably.

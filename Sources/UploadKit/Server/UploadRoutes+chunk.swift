@@ -1,7 +1,7 @@
 import CoreMetrics
 import HTTPTypes
-import Logging
 import Hummingbird
+import Logging
 import NIOCore
 
 extension UploadRoutes {
@@ -39,7 +39,8 @@ extension UploadRoutes {
         }
         if let lengthText = request.headers[.contentLength] {
             guard let length = ASCIIDecimal.parse(lengthText), length == range.range.length else {
-                throw Problem.badHeader("Content-Length", "Content-Length \(lengthText) disagrees with Content-Range '\(rangeText)' (\(range.range.length) bytes)")
+                throw Problem.badHeader(
+                    "Content-Length", "Content-Length \(lengthText) disagrees with Content-Range '\(rangeText)' (\(range.range.length) bytes)")
             }
         }
         let layout = try await store.layout(id)

@@ -8,7 +8,11 @@ extension UploadRoutes {
         guard let lengthText = request.headers[.uploadLength] else {
             throw Problem.badHeader("Upload-Length", "Upload-Length is required: the file's size in bytes").closingConnection()
         }
-        guard let length = ASCIIDecimal.parse(lengthText) else { throw Problem(.badRequest, "invalid-upload-length", title: "Invalid Upload-Length", detail: "Upload-Length '\(lengthText)' is not a decimal byte count").closingConnection() }
+        guard let length = ASCIIDecimal.parse(lengthText) else {
+            throw Problem(
+                .badRequest, "invalid-upload-length", title: "Invalid Upload-Length", detail: "Upload-Length '\(lengthText)' is not a decimal byte count"
+            ).closingConnection()
+        }
         var chunkSize: ByteCount?
         if let text = request.headers[.uploadChunkSize] {
             guard let value = ASCIIDecimal.parse(text) else {

@@ -19,7 +19,8 @@ extension UploadRoutes {
                 status = .partialContent
                 headers[.contentRange] = "bytes \(requested.offset)-\(requested.lastByte)/\(size)"
             case .unsatisfiable:
-                throw Problem(.rangeNotSatisfiable, "range-not-satisfiable", title: "Range not satisfiable",
+                throw Problem(
+                    .rangeNotSatisfiable, "range-not-satisfiable", title: "Range not satisfiable",
                     detail: "Range '\(header)' names no byte of this \(size)-byte file", headers: [.contentRange: "bytes */\(size)"])
             }
         }

@@ -20,7 +20,8 @@ enum BackgroundPriority {
         // which Glibc has no gettid() for here: /proc/thread-self names it.
         var link = [CChar](repeating: 0, count: 64)
         guard readlink("/proc/thread-self", &link, link.count - 1) > 0,
-              let thread = String(cString: link).split(separator: "/").last.flatMap({ id_t($0) }) else { return }
+            let thread = String(cString: link).split(separator: "/").last.flatMap({ id_t($0) })
+        else { return }
         _ = setpriority(__priority_which_t(PRIO_PROCESS.rawValue), thread, niceness)
         #endif
     }

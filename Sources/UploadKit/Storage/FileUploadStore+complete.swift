@@ -1,4 +1,5 @@
 import SystemPackage
+
 extension FileUploadStore {
     /// Holds the upload's `.upload` lock exclusively from the first read of
     /// the map to the status written: no chunk is written meanwhile.
@@ -94,7 +95,6 @@ extension FileUploadStore {
             return AuditReport(checkedChunks: check.checked, findings: findings, sha256Matches: sha256Matches)
         }
     }
-
 
     /// One pass over the data file: re-hashes every verified chunk (and the
     /// whole file when asked), and marks chunks whose bytes changed `corrupt`.

@@ -11,14 +11,19 @@ final class WorkerThread: @unchecked Sendable {
     private var handle: pthread_t
 
     init(_ body: @escaping @Sendable () -> Void) {
-        final class Box { let body: @Sendable () -> Void; init(_ body: @escaping @Sendable () -> Void) { self.body = body } }
+        final class Box {
+            let body: @Sendable () -> Void
+            init(_ body: @escaping @Sendable () -> Void) { self.body = body }
+        }
         let context = Unmanaged.passRetained(Box(body)).toOpaque()
         var handle = pthread_t()
-        let status = pthread_create(&handle, nil, { context in
-            let box = Unmanaged<Box>.fromOpaque(context!).takeRetainedValue()
-            box.body()
-            return nil
-        }, context)
+        let status = pthread_create(
+            &handle, nil,
+            { context in
+                let box = Unmanaged<Box>.fromOpaque(context!).takeRetainedValue()
+                box.body()
+                return nil
+            }, context)
         precondition(status == 0, "pthread_create failed with \(status)")
         self.handle = handle
     }

@@ -1,6 +1,6 @@
 import Dispatch
-import SystemPackage
 import Synchronization
+import SystemPackage
 
 /// What one pass over a file found: every chunk's XXH3 and, when asked,
 /// the whole file's SHA-256.

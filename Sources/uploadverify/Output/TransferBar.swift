@@ -47,12 +47,14 @@ final class TransferBar: UploadProgress, Sendable {
     private func draw(force: Bool) {
         guard interactive else { return }
         let now = monotonicNanoseconds()
-        guard let snapshot = state.withLock({ state -> State? in
-            guard force || now - state.lastDraw >= 100_000_000 else { return nil }
-            state.lastDraw = now
-            state.drawn = true
-            return state
-        }) else { return }
+        guard
+            let snapshot = state.withLock({ state -> State? in
+                guard force || now - state.lastDraw >= 100_000_000 else { return nil }
+                state.lastDraw = now
+                state.drawn = true
+                return state
+            })
+        else { return }
         let seconds = Double(now - started) / 1e9
         let rate = seconds > 0 ? Double(snapshot.sentThisRun) / seconds : 0
         let left = rate > 0 ? Int(Double(snapshot.total - snapshot.done) / rate) : 0

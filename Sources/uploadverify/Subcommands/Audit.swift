@@ -6,7 +6,8 @@ extension UploadVerify {
     struct Audit: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "Scrub a server's data directory: re-hash every verified chunk and mark the ones whose bytes changed corrupt.",
-            discussion: "Safe while any number of servers run on the directory: each upload is audited holding its chunk map's upload lock, which waits for the chunk writes in flight and holds new ones until the pass ends. Exits 1 when anything is corrupt."
+            discussion:
+                "Safe while any number of servers run on the directory: each upload is audited holding its chunk map's upload lock, which waits for the chunk writes in flight and holds new ones until the pass ends. Exits 1 when anything is corrupt."
         )
 
         @Option(name: .customLong("data-dir"), help: "The server's data directory.")
@@ -21,10 +22,13 @@ extension UploadVerify {
         func run() async throws {
             let directory = try InputFile.openDirectory(dataDirectory)
             let store = try FileUploadStore(options: .init(directory: directory))
-            let targets = try ids.isEmpty ? store.listUploads().sorted { $0.rawValue < $1.rawValue } : ids.map { text in
-                guard let id = UploadID(text) else { throw CommandFailure.badInput("'\(text)' is not an upload id (32 hex digits)") }
-                return id
-            }
+            let targets =
+                try ids.isEmpty
+                ? store.listUploads().sorted { $0.rawValue < $1.rawValue }
+                : ids.map { text in
+                    guard let id = UploadID(text) else { throw CommandFailure.badInput("'\(text)' is not an upload id (32 hex digits)") }
+                    return id
+                }
             var results = [AuditJSON.Upload]()
             for id in targets {
                 let report: AuditReport
@@ -39,7 +43,9 @@ extension UploadVerify {
                 var lines = results.map { upload -> String in
                     var line = "\(upload.id): \(upload.checkedChunks) verified chunks checked"
                     if upload.corrupt.isEmpty && upload.sha256Matches != false { return line + ", ok" }
-                    if !upload.corrupt.isEmpty { line += ", \(upload.corrupt.count) corrupt (chunks \(upload.corrupt.map(String.init).joined(separator: ", ")))" }
+                    if !upload.corrupt.isEmpty {
+                        line += ", \(upload.corrupt.count) corrupt (chunks \(upload.corrupt.map(String.init).joined(separator: ", ")))"
+                    }
                     if upload.sha256Matches == false { line += ", SHA-256 no longer matches" }
                     let details = upload.findings.compactMap(\.finding).map { "\n  \($0)" }.joined()
                     return line + details + "\n  to repair: uploadverify repair http://HOST:PORT/uploads/\(upload.id) --from GOOD-COPY"

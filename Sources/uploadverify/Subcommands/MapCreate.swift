@@ -29,7 +29,8 @@ extension UploadVerify {
             }
             let input = try InputFile.open(file)
             let size = ByteCount(try input.size())
-            let layout = try chunkSize.map { try ChunkLayout(fileSize: size, chunkSize: ByteCount(parsing: $0)) }
+            let layout =
+                try chunkSize.map { try ChunkLayout(fileSize: size, chunkSize: ByteCount(parsing: $0)) }
                 ?? ChunkLayout.automatic(fileSize: size)
             let scan = try InputFile.scan(input, layout: layout, computeSHA256: !skipSHA256, title: "hashing \(file)")
             try input.close()

@@ -32,7 +32,8 @@ extension UploadVerify {
             ]
             let missing = status.missingRanges
             if !missing.isEmpty {
-                lines.append("missing   " + missing.prefix(8).map { "\($0)" }.joined(separator: ", ") + (missing.count > 8 ? ", … (\(missing.count) ranges)" : ""))
+                lines.append(
+                    "missing   " + missing.prefix(8).map { "\($0)" }.joined(separator: ", ") + (missing.count > 8 ? ", … (\(missing.count) ranges)" : ""))
             }
             lines.append(BitmapPicture.draw(status.bitmap, width: 64))
             Terminal.standardOutput.writeLine(lines.joined(separator: "\n"))

@@ -51,9 +51,10 @@ extension UploadVerify {
             }
             bar.finish()
             if json {
-                try JSONOutput.print(UploadJSON(
-                    url: outcome.url.description, id: outcome.url.id.rawValue, sha256: outcome.sha256.description,
-                    chunksSent: outcome.chunksSent, bytesSent: outcome.bytesSent, alreadyComplete: outcome.alreadyComplete))
+                try JSONOutput.print(
+                    UploadJSON(
+                        url: outcome.url.description, id: outcome.url.id.rawValue, sha256: outcome.sha256.description,
+                        chunksSent: outcome.chunksSent, bytesSent: outcome.bytesSent, alreadyComplete: outcome.alreadyComplete))
             } else {
                 let note = outcome.alreadyComplete ? "already uploaded and confirmed; nothing sent" : "\(outcome.chunksSent) chunks sent"
                 Terminal.standardOutput.writeLine("\(outcome.url)\nsha256 \(outcome.sha256)  (\(note))")

@@ -31,7 +31,8 @@ extension UploadVerify {
             let chunkMap = try loadMap()
             guard chunkMap != nil || expectedSHA256 != nil else {
                 throw CommandFailure.badInput(
-                    "nothing to check \(target) against: \(target).chunkmap does not exist; make one with 'uploadverify map \(target)' or give --map or --sha256")
+                    "nothing to check \(target) against: \(target).chunkmap does not exist; make one with 'uploadverify map \(target)' or give --map or --sha256"
+                )
             }
             let file = try InputFile.open(target)
             let size = try file.size()
@@ -141,11 +142,14 @@ struct VerifyJSON: Encodable {
     init(_ report: VerificationReport) {
         ok = report.isOK
         checkedChunks = report.checkedChunks
-        var corrupt = [Chunk](), missing = [Chunk](), size: SizeMismatch?
+        var corrupt = [Chunk]()
+        var missing = [Chunk]()
+        var size: SizeMismatch?
         for finding in report.findings {
             switch finding {
             case .corrupt(let index, let range, let expected, let actual):
-                corrupt.append(Chunk(index: index.value, offset: range.offset, length: range.length, expected: expected.description, actual: actual.description))
+                corrupt.append(
+                    Chunk(index: index.value, offset: range.offset, length: range.length, expected: expected.description, actual: actual.description))
             case .missing(let index, let range):
                 missing.append(Chunk(index: index.value, offset: range.offset, length: range.length, expected: nil, actual: nil))
             case .sizeMismatch(let expected, let actual):

@@ -9,7 +9,8 @@ import UploadKit
             header: ChunkMapHeader(
                 layout: layout, createdAt: Timestamp(millisecondsSinceEpoch: 1_790_000_000_123),
                 expectedSHA256: SHA256Hasher.hash(Array("expected".utf8)), metadata: "filename aGVsbG8udHh0"),
-            status: ChunkMapStatus(state: .damaged, sha256: SHA256Hasher.hash(Array("x".utf8)), updatedAt: Timestamp(millisecondsSinceEpoch: 1_790_000_000_456)),
+            status: ChunkMapStatus(
+                state: .damaged, sha256: SHA256Hasher.hash(Array("x".utf8)), updatedAt: Timestamp(millisecondsSinceEpoch: 1_790_000_000_456)),
             chunks: [.verified(XXH3Digest(1)), .missing, .corrupt(expected: XXH3Digest(3)), .verified(XXH3Digest(UInt64.max)), .verified(XXH3Digest(0))])
     }
 

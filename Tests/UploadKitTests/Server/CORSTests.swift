@@ -44,7 +44,8 @@ import UploadKit
 
     @Test func anErrorCarriesTheCORSHeadersToo() async throws {
         try await fixture(["https://app.example"]).run { api in
-            let response = try await api.request(.head, "/files/0123456789abcdef0123456789abcdef", headers: [Self.origin: "https://app.example", Self.tusResumable: "1.0.0"])
+            let response = try await api.request(
+                .head, "/files/0123456789abcdef0123456789abcdef", headers: [Self.origin: "https://app.example", Self.tusResumable: "1.0.0"])
             #expect(response.status == .notFound)
             #expect(response.headers[Self.allowOrigin] == "https://app.example")
         }

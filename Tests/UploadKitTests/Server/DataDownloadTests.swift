@@ -81,7 +81,10 @@ import UploadKit
         }
     }
 
-    @Test(arguments: ["bytes=0-9223372036854775807", "bytes=-9223372036854775807", "bytes=9223372036854775807-", "bytes=99999999999999999999-", "bytes=0-99999999999999999999"])
+    @Test(arguments: [
+        "bytes=0-9223372036854775807", "bytes=-9223372036854775807", "bytes=9223372036854775807-", "bytes=99999999999999999999-",
+        "bytes=0-99999999999999999999",
+    ])
     func rangeNumbersNearOrPastSixtyFourBitsNeverTrap(_ range: String) async throws {
         try await ServerFixture().run { api in
             let upload = try await api.uploadWhole(file)

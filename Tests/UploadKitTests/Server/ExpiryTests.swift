@@ -80,7 +80,8 @@ import UploadKit
         let file = SampleFile.standard
         let store = try FileUploadStore(options: .init(directory: fixture.options.dataDirectory, fsync: false))
         let id = try await store.create(
-            length: ByteCount(Int64(file.length)), chunkSize: ByteCount(Int64(file.chunkSize)), expectedSHA256: nil, metadata: "").id
+            length: ByteCount(Int64(file.length)), chunkSize: ByteCount(Int64(file.chunkSize)), expectedSHA256: nil, metadata: ""
+        ).id
         for index in 0..<file.chunkCount {
             let body = AsyncThrowingStream<ByteBuffer, any Error> {
                 $0.yield(ByteBuffer(bytes: file.chunk(index)))

@@ -2,6 +2,7 @@ import Foundation
 import NIOCore
 import SystemPackage
 import Testing
+
 @testable import UploadKit
 
 /// The append primitive: bytes of any length at the upload's append
@@ -143,7 +144,8 @@ import Testing
     @Test func aBodyWithAChecksumCutShortKeepsNothing() async throws {
         try await withStore { store, id, _ in
             let checksum = BodyChecksum(.sha256, digest: SHA256Hasher.hash(file.bytes).bytes)
-            _ = try? await store.append(id, at: 0, checksum: checksum, body: SampleFile.body([bytes(0..<(2 * file.chunkSize))], thenThrow: FileUploadStoreTests.ClientWentAway()))
+            _ = try? await store.append(
+                id, at: 0, checksum: checksum, body: SampleFile.body([bytes(0..<(2 * file.chunkSize))], thenThrow: FileUploadStoreTests.ClientWentAway()))
             let map = try await store.snapshot(id).map
             #expect(map.appendOffset == 0 && map.verifiedCount == 0)
         }
@@ -168,7 +170,8 @@ import Testing
                 _ = try await store.receiveChunk(id, index: ChunkIndex(index), expected: ExpectedDigests(), body: SampleFile.body([file.chunk(index)]))
             }
             #expect(try await store.snapshot(id).map.appendOffset == Int64(2 * file.chunkSize))
-            let receipt = try await store.append(id, at: Int64(2 * file.chunkSize), checksum: nil, body: SampleFile.body([bytes((2 * file.chunkSize)..<file.length)]))
+            let receipt = try await store.append(
+                id, at: Int64(2 * file.chunkSize), checksum: nil, body: SampleFile.body([bytes((2 * file.chunkSize)..<file.length)]))
             #expect(receipt.isFull)
         }
     }
@@ -259,7 +262,8 @@ import Testing
             var junk = file.chunk(1)
             for position in 0..<6000 { junk[position] ^= 0x5A }
             _ = try? await store.receiveChunk(
-                id, index: ChunkIndex(1), expected: ExpectedDigests(), body: SampleFile.body([Array(junk[..<6000])], thenThrow: FileUploadStoreTests.ClientWentAway()))
+                id, index: ChunkIndex(1), expected: ExpectedDigests(),
+                body: SampleFile.body([Array(junk[..<6000])], thenThrow: FileUploadStoreTests.ClientWentAway()))
             #expect(try await store.snapshot(id).map.appendOffset == Int64(file.chunkSize), "the append resumes where its bytes are intact")
             let receipt = try await store.append(id, at: Int64(file.chunkSize), checksum: nil, body: SampleFile.body([bytes(file.chunkSize..<file.length)]))
             #expect(receipt.isFull)

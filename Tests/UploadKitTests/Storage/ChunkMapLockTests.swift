@@ -2,6 +2,7 @@ import Foundation
 import NIOCore
 import SystemPackage
 import Testing
+
 @testable import UploadKit
 
 /// The chunk map's byte-range locks, the only coordination between
@@ -37,7 +38,9 @@ import Testing
 
     @Test func writersShareTheUploadLockAndAnUploadWideChangeExcludesThem() async throws {
         try await withUpload { _, _, path in
-            let (a, b, c) = (try ChunkMapFile.open(path, writable: true), try ChunkMapFile.open(path, writable: true), try ChunkMapFile.open(path, writable: true))
+            let (a, b, c) = (
+                try ChunkMapFile.open(path, writable: true), try ChunkMapFile.open(path, writable: true), try ChunkMapFile.open(path, writable: true)
+            )
             defer { [a, b, c].forEach { try? $0.close() } }
             #expect(try locks.tryLock(.upload, .shared, in: a))
             #expect(try locks.tryLock(.upload, .shared, in: b))

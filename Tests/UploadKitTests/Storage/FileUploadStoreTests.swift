@@ -49,7 +49,8 @@ import UploadKit
     @Test func aBodyThatFailsMidwayLeavesTheChunkMissing() async throws {
         try await withStore { (store, id) async throws in
             await #expect(throws: (any Error).self) {
-                try await store.receiveChunk(id, index: ChunkIndex(0), expected: ExpectedDigests(), body: body([halves(file.chunk(0))[0]], thenThrow: ClientWentAway()))
+                try await store.receiveChunk(
+                    id, index: ChunkIndex(0), expected: ExpectedDigests(), body: body([halves(file.chunk(0))[0]], thenThrow: ClientWentAway()))
             }
             #expect(try await state(store, id, 0) == .missing)
             #expect(try await store.snapshot(id).map.verifiedCount == 0)
@@ -73,8 +74,10 @@ import UploadKit
     @Test func afterAFailedChunkARetrySucceeds() async throws {
         try await withStore { (store, id) async throws in
             let chunk = file.chunk(2)
-            _ = try? await store.receiveChunk(id, index: ChunkIndex(2), expected: ExpectedDigests(), body: body([halves(chunk)[0]], thenThrow: ClientWentAway()))
-            let receipt = try await store.receiveChunk(id, index: ChunkIndex(2), expected: ExpectedDigests(xxh3: XXH3Hasher.hash(chunk)), body: body(halves(chunk)))
+            _ = try? await store.receiveChunk(
+                id, index: ChunkIndex(2), expected: ExpectedDigests(), body: body([halves(chunk)[0]], thenThrow: ClientWentAway()))
+            let receipt = try await store.receiveChunk(
+                id, index: ChunkIndex(2), expected: ExpectedDigests(xxh3: XXH3Hasher.hash(chunk)), body: body(halves(chunk)))
             #expect(receipt.written)
             #expect(try await state(store, id, 2) == .verified(XXH3Hasher.hash(chunk)))
         }

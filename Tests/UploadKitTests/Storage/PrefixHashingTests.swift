@@ -2,6 +2,7 @@ import Foundation
 import NIOCore
 import SystemPackage
 import Testing
+
 @testable import UploadKit
 
 /// The SHA-256 of the verified prefix, hashed in the background while an
@@ -103,7 +104,8 @@ extension FileUploadStoreTests {
     func threads(withNiceness niceness: Int32) throws -> Int {
         try FileManager.default.contentsOfDirectory(atPath: "/proc/self/task").filter { thread in
             guard let stat = try? String(contentsOfFile: "/proc/self/task/\(thread)/stat", encoding: .utf8),
-                  let commandEnd = stat.lastIndex(of: ")") else { return false }
+                let commandEnd = stat.lastIndex(of: ")")
+            else { return false }
             // The fields after the command name, which may hold spaces, start at field 3.
             let fields = stat[stat.index(after: commandEnd)...].split(separator: " ")
             return fields.count > 16 && fields[16] == "\(niceness)"

@@ -1,6 +1,7 @@
 import Foundation
 import SystemPackage
 import Testing
+
 @testable import UploadKit
 
 /// What the store's audit finds, marks and reports.

@@ -1,6 +1,7 @@
 import HTTPTypes
 import SystemPackage
 import Testing
+
 @testable import UploadKit
 
 @Suite struct UploadAdmissionTests {
@@ -23,7 +24,8 @@ import Testing
         defer { root.remove() }
         let store = try FileUploadStore(options: .init(directory: FilePath(root.path("data")), fsync: false, maxOpenUploads: 10))
         let file = SampleFile.standard
-        let id = try await store.create(length: ByteCount(Int64(file.length)), chunkSize: ByteCount(Int64(file.chunkSize)), expectedSHA256: nil, metadata: "").id
+        let id = try await store.create(length: ByteCount(Int64(file.length)), chunkSize: ByteCount(Int64(file.chunkSize)), expectedSHA256: nil, metadata: "")
+            .id
         let before = try #require(store.openUploadsStillNeeding().first)
         _ = try await store.receiveChunk(id, index: ChunkIndex(0), expected: ExpectedDigests(), body: SampleFile.body([file.chunk(0)]))
         let after = try #require(store.openUploadsStillNeeding().first)

@@ -6,7 +6,10 @@ import UploadKit
 /// One fault: the N-th operation of a kind fails with `errno`, once or
 /// from then on.
 struct DiskFault: Sendable, CustomStringConvertible {
-    enum Persistence: String, Sendable, CaseIterable { case once, fromThenOn = "from then on" }
+    enum Persistence: String, Sendable, CaseIterable {
+        case once
+        case fromThenOn = "from then on"
+    }
 
     var operation: DiskOperation
     var errno: Errno

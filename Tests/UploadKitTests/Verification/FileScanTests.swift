@@ -1,3 +1,4 @@
+import Synchronization
 import Testing
 import UploadKit
 
@@ -66,8 +67,6 @@ import UploadKit
         #expect(openDescriptorCount() < before + 50)
     }
 }
-
-import Synchronization
 
 extension FileScanTests {
     /// Whatever was hashed before (whole chunks, part of one, all, nothing),
