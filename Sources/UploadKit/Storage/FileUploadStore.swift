@@ -35,7 +35,7 @@ public final class FileUploadStore: UploadStore {
         public var crashProbe: (any CrashProbe)?
 
         public init(
-            directory: FilePath, maxUploadSize: ByteCount = ChunkLayout.maximumFileSize, fsync: Bool = true, writeBatchBytes: Int = 1 << 20,
+            directory: FilePath, maxUploadSize: ByteCount = ChunkLayout.maximumFileSize, fsync: Bool = true, writeBatchBytes: Int = 128 << 10,
             maxOpenUploads: Int = 1000, locker: any ChunkMapLocking = OpenFileDescriptionLocks(), faults: (any DiskFaultInjector)? = nil,
             crashProbe: (any CrashProbe)? = nil
         ) {
@@ -52,22 +52,14 @@ public final class FileUploadStore: UploadStore {
 
     public let options: Options
     let writeLocks = FileWriteLocks()
-    let prefixHashing = PrefixHashing()
-    let io: NIOThreadPool
+    let prefixHashing: PrefixHashing
+    let executor: StoreExecutor
     private let layouts = Locked<[UploadID: ChunkLayout]>([:])
 
-    /// The store's own blocking-I/O threads. Writes and fdatasyncs wait on
-    /// the disk, not the CPU: NIO's shared pool has one thread per core, so
-    /// on two cores two slow fsyncs would hold every other upload's writes.
-    public static let ioThreads: NIOThreadPool = {
-        let pool = NIOThreadPool(numberOfThreads: 16)
-        pool.start()
-        return pool
-    }()
-
-    public init(options: Options, threadPool: NIOThreadPool = FileUploadStore.ioThreads) throws(IOError) {
+    public init(options: Options, executor: StoreExecutor = .shared) throws(IOError) {
         self.options = options
-        self.io = threadPool
+        self.executor = executor
+        self.prefixHashing = PrefixHashing(lane: executor.background)
         if mkdir(options.directory.string, 0o755) != 0 && currentErrno() != EEXIST {
             throw IOError("create directory", path: options.directory, errno: Errno(rawValue: currentErrno()))
         }
@@ -91,7 +83,7 @@ public final class FileUploadStore: UploadStore {
 
     /// Runs blocking file work on the I/O pool.
     func blocking<T: Sendable>(_ work: @escaping @Sendable () throws -> T) async throws -> T {
-        try await io.runIfActive(work)
+        try await executor.requests.runIfActive(work)
     }
 
     /// Opens an upload's chunk map; a missing one is `notFound`.
@@ -209,7 +201,9 @@ public final class FileUploadStore: UploadStore {
                 throw UploadError.rangeOutsideFile(range, fileSize: size)
             }
             // The reader closes the file once it has read the range, or when it is dropped.
-            let buffers = FileRangeReader(file: data, range: range) { at in UploadError.dataSizeMismatch(expected: size, actual: at) }
+            let buffers = FileRangeReader(file: data, range: range, on: self.executor.requests) { at in
+                UploadError.dataSizeMismatch(expected: size, actual: at)
+            }
             return DataStream(range: range, fileSize: size, buffers: buffers)
         }
     }

@@ -63,17 +63,13 @@ final class PrefixHashing: Sendable {
 
     private let entries = Locked<[UploadID: Entry]>([:])
 
-    /// Shared by every store in the process: hashing never takes more than one
-    /// core, and only the CPU time the requests leave over (it is ahead of need:
-    /// `complete` hashes whatever it had not reached).
-    private static let thread: NIOThreadPool = {
-        let pool = NIOThreadPool(numberOfThreads: 1)
-        pool.start()
-        pool.submit { _ in BackgroundPriority.lowerCurrentThread() }
-        return pool
-    }()
+    /// The executor's background lane: one thread at a lower priority (see
+    /// `StoreExecutor`), so that hashing takes only the CPU the requests
+    /// leave over (it is ahead of need: `complete` hashes whatever it had
+    /// not reached).
+    private let lane: NIOThreadPool
 
-    init() {}
+    init(lane: NIOThreadPool) { self.lane = lane }
 
     /// Chunk `index` of `id` was committed as verified.
     func committed(_ index: ChunkIndex, of id: UploadID, files: Files) {
@@ -163,7 +159,7 @@ final class PrefixHashing: Sendable {
     }
 
     private func schedule(_ entry: Entry, of id: UploadID, files: Files) {
-        Self.thread.submit { [self] state in
+        lane.submit { [self] state in
             guard case .active = state else {
                 entries.withLock { _ in entry.scheduled = false }
                 return
