@@ -27,3 +27,10 @@ extension HTTPField.Name {
     static let uploadConcat = Self("Upload-Concat")!
     static let httpMethodOverride = Self("X-HTTP-Method-Override")!
 }
+
+/// The IETF draft "Resumable Uploads for HTTP" (draft-ietf-httpbis-resumable-upload).
+extension HTTPField.Name {
+    static let uploadDraftInteropVersion = Self("Upload-Draft-Interop-Version")!
+    static let uploadLimit = Self("Upload-Limit")!
+    static let acceptPatch = Self("Accept-Patch")!
+}

@@ -2,7 +2,7 @@ import HTTPTypes
 import NIOCore
 import NIOHTTPTypes
 
-/// Two things Hummingbird 2.28 does not do on its own:
+/// Three things Hummingbird 2.28 does not do on its own:
 ///
 /// - It never answers `Expect: 100-continue`, so curl waits a second before
 ///   every large body. This handler answers `100 Continue` as the head arrives.
@@ -10,6 +10,10 @@ import NIOHTTPTypes
 ///   drops) the rest of it to keep the connection. A response that carries
 ///   `Connection: close` instead closes the connection once it is sent, so a
 ///   rejected 256 MiB chunk is not received for nothing.
+/// - Its router cannot send an interim (1xx) response before the final one,
+///   which the IETF resumable-upload draft's `104` is. A handler asks for
+///   one with an `InterimResponse` outbound event on its channel; this
+///   handler writes it ahead of the final response.
 final class ConnectionPolicyHandler: ChannelDuplexHandler, RemovableChannelHandler {
     typealias InboundIn = HTTPRequestPart
     typealias InboundOut = HTTPRequestPart
@@ -27,6 +31,14 @@ final class ConnectionPolicyHandler: ChannelDuplexHandler, RemovableChannelHandl
         context.fireChannelRead(data)
     }
 
+    func triggerUserOutboundEvent(context: ChannelHandlerContext, event: Any, promise: EventLoopPromise<Void>?) {
+        guard let interim = event as? InterimResponse else {
+            context.triggerUserOutboundEvent(event, promise: promise)
+            return
+        }
+        context.writeAndFlush(wrapOutboundOut(.head(interim.head)), promise: promise)
+    }
+
     func write(context: ChannelHandlerContext, data: NIOAny, promise: EventLoopPromise<Void>?) {
         switch unwrapOutboundIn(data) {
         case .head(let head) where head.status.kind != .informational:
@@ -42,4 +54,10 @@ final class ConnectionPolicyHandler: ChannelDuplexHandler, RemovableChannelHandl
             context.write(data, promise: promise)
         }
     }
+}
+
+/// An interim (1xx) response head for `ConnectionPolicyHandler` to send
+/// before the request's final response.
+struct InterimResponse: Sendable {
+    let head: HTTPResponse
 }

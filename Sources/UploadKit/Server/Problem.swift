@@ -28,6 +28,15 @@ public struct Problem: HTTPResponseError, Sendable {
         public var offset: Int64?
         /// Each chunk found wrong on disk, with its range and digests.
         public var findings: [FindingDocument]?
+        /// The IETF draft's members of `mismatching-upload-offset`.
+        public var expectedOffset: Int64?
+        public var providedOffset: Int64?
+
+        enum CodingKeys: String, CodingKey {
+            case type, title, status, detail, index, missing, corrupt, expected, actual, smallestChunkSize, offset, findings
+            case expectedOffset = "expected-offset"
+            case providedOffset = "provided-offset"
+        }
     }
 
     public static let typePrefix = "https://uploadverify.dev/problems/"
@@ -40,6 +49,14 @@ public struct Problem: HTTPResponseError, Sendable {
         self.status = status
         self.body = Body(type: Self.typePrefix + slug, title: title, status: status.code, detail: detail)
         self.headers = headers
+    }
+
+    /// The same problem under a type URI of another registry (the IETF
+    /// draft's problem types are IANA's, not this server's).
+    public func typed(_ uri: String) -> Problem {
+        var copy = self
+        copy.body.type = uri
+        return copy
     }
 
     /// Asks the connection to close once this answer is sent: used when the

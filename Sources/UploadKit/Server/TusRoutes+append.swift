@@ -7,6 +7,7 @@ extension TusRoutes {
     /// `POST /files/`: creation, and creation-with-upload when the request
     /// carries a body of `application/offset+octet-stream`.
     @Sendable func create(_ request: Request, context: UploadRequestContext) async throws -> Response {
+        if Self.isResumableUploadRequest(request) { return try await createResumable(request, context: context) }
         if request.headers[.uploadConcat] != nil {
             throw Problem(
                 .badRequest, "concatenation-unsupported", title: "Concatenation not supported",
@@ -60,6 +61,7 @@ extension TusRoutes {
 
     /// `PATCH /files/{id}`: bytes at the upload's offset, in place.
     @Sendable func patch(_ request: Request, context: UploadRequestContext) async throws -> Response {
+        if Self.isResumableUploadRequest(request) { return try await patchResumable(request, context: context) }
         let id = try uploadID(context)
         guard request.headers[.contentType].map(isOffsetStream) == true else {
             throw Problem(
@@ -109,7 +111,7 @@ extension TusRoutes {
 
     /// The SHA-256 is confirmed from disk: against the one announced at
     /// creation if there was one, else recorded as computed.
-    private func finish(_ id: UploadID) async throws {
+    func finish(_ id: UploadID) async throws {
         do {
             _ = try await store.complete(id, sha256: nil, requireSHA256: false)
             metrics.uploadsCompleted.increment()

@@ -10,7 +10,8 @@ import Foundation
 
 /// tus 1.0.0 at `/files/` (tusd's default path), with the extensions
 /// creation, creation-with-upload, termination, expiration and checksum,
-/// on the same store as the native API: an upload a tus client sends is
+/// and the IETF resumable-upload draft on the same resources
+/// (`TusRoutes+resumable.swift`), on the same store as the native API: an upload a tus client sends is
 /// the native upload of the same id, its chunks verified as the appends
 /// fill them and its SHA-256 confirmed from disk at its last byte.
 struct TusRoutes: Sendable {
@@ -18,6 +19,7 @@ struct TusRoutes: Sendable {
     let metrics: ServerMetrics
     let maxUploadSize: ByteCount
     let expireAfter: Duration?
+    let appends = InFlightAppends()
 
     func register(on router: Router<UploadRequestContext>) {
         let files = router.group("files").add(middleware: TusResumableMiddleware())
@@ -38,11 +40,14 @@ struct TusRoutes: Sendable {
                 .tusExtension: TusFields.extensions.joined(separator: ","),
                 .tusMaxSize: String(maxUploadSize.bytes),
                 .tusChecksumAlgorithm: ChecksumAlgorithm.allCases.map(\.rawValue).joined(separator: ","),
+                .uploadLimit: ResumableUploadFields.limit(maxSize: maxUploadSize.bytes),
+                .acceptPatch: ResumableUploadFields.partialUploadMediaType,
             ])
     }
 
     /// `HEAD /files/{id}`: where to resume. The offset is what is stored durably.
     @Sendable func head(_ request: Request, context: UploadRequestContext) async throws -> Response {
+        if Self.isResumableUploadRequest(request) { return try await headResumable(request, context: context) }
         let snapshot = try await store.snapshot(try uploadID(context))
         var headers = uploadHeaders(snapshot)
         headers[.uploadLength] = String(snapshot.layout.fileSize.bytes)
@@ -55,6 +60,7 @@ struct TusRoutes: Sendable {
 
     /// `DELETE /files/{id}`: termination.
     @Sendable func terminate(_ request: Request, context: UploadRequestContext) async throws -> Response {
+        if Self.isResumableUploadRequest(request) { return try await deleteResumable(request, context: context) }
         try await store.delete(try uploadID(context))
         return Response(status: .noContent)
     }
@@ -76,9 +82,11 @@ struct TusRoutes: Sendable {
 }
 
 /// Every tus request but `OPTIONS` names the version it speaks; every
-/// answer, errors included, names the server's.
+/// answer, errors included, names the server's. Requests of the IETF draft
+/// pass untouched.
 struct TusResumableMiddleware<Context: RequestContext>: RouterMiddleware {
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
+        if request.headers[.tusResumable] == nil, TusRoutes.isResumableUploadRequest(request) { return try await next(request, context) }
         do {
             if request.method != .options {
                 guard let version = request.headers[.tusResumable], version == TusFields.version else {

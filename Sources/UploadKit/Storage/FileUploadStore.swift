@@ -269,12 +269,12 @@ public final class FileUploadStore: UploadStore {
     /// directory counts every other's uploads.
     func openUploadsStillNeeding(except excluded: UploadID? = nil) -> [Int64] {
         let directory = options.directory.string
-        return listUploads().compactMap { id in
+        return listUploads().compactMap { id -> Int64? in
             guard id != excluded, let (fileSize, status) = ChunkMapFile.peekStatus(atPath: "\(directory)/\(id.rawValue).chunkmap"),
                 status.state != .complete
             else { return nil }
-            var info = stat()
-            let allocated = stat("\(directory)/\(id.rawValue)", &info) == 0 ? Int64(info.st_blocks) * 512 : 0
+            var info = Glibc.stat()
+            let allocated = lstat("\(directory)/\(id.rawValue)", &info) == 0 ? Int64(info.st_blocks) * 512 : 0
             return max(0, fileSize - allocated)
         }
     }
