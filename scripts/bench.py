@@ -60,6 +60,7 @@ import sys
 import time
 from pathlib import Path
 from typing import Any, Callable, Optional, Union
+from urllib.parse import urljoin
 
 REPO = Path(__file__).resolve().parent.parent
 SCRIPTS = REPO / "scripts"
@@ -286,6 +287,35 @@ def upload_untimed(*servers: str, chunk: int = 8 * MiB, connections: int = 3) ->
     return hook
 
 
+def confirm_complete(ctx: Ctx, server: str, url: str) -> None:
+    """The upload at URL (its id the last segment) is complete on SERVER,
+    with the data file's SHA-256, as GET /uploads/{id} tells."""
+    upload_id = url.rstrip("/").rsplit("/", 1)[-1]
+    status, _, body = http_request(ctx.resource(server).port, "GET", f"/uploads/{upload_id}")
+    try:
+        doc = json.loads(body) if status == 200 else {}
+    except ValueError:
+        doc = {}
+    if doc.get("state") != "complete" or doc.get("sha256") != ctx.sha:
+        raise BenchError(f"{ctx.pair_name}: upload {upload_id} is not complete with the data file's SHA-256 "
+                         f"(GET /uploads/{upload_id}: {status} {body[:300]!r})")
+
+
+def confirm_printed_upload(server: str) -> Hook:
+    """After a client that prints its upload's URL last (tuspy's side):
+    that upload is complete with the data file's SHA-256; then the server is
+    emptied like empty_server's."""
+
+    def hook(ctx: Ctx, rnd: int = 0) -> None:
+        words = ctx.last_log.read_text(errors="replace").split()
+        if not words:
+            raise BenchError(f"{ctx.pair_name}: the client printed no upload URL (log: {ctx.last_log})")
+        confirm_complete(ctx, server, words[-1])
+        empty_server(server)(ctx, rnd)
+
+    return hook
+
+
 def damage(path: Path, size: int) -> None:
     """One byte in each of three 1 MiB regions, far apart."""
     with open(path, "r+b") as f:
@@ -490,6 +520,17 @@ BENCH_UPLOAD = "{py} {scripts}/bench_upload.py"
 CURL_TO_NGINX = Cmd("curl -sf -H Expect: -T {data} {nginx_url}/data.bin")
 RSYNC_TO_DAEMON = Cmd("rsync --inplace --no-whole-file --stats {data} {rsync_url}/data.bin")
 SERVER_URL_VAR = {"serve": "serve_url", "serve-fsync": "fsync_url", "baseline": "baseline_url"}
+# tus 1.0.0 at /files/: the whole file in ONE PATCH, to this round's upload ({url_serve}, from tus_patch).
+TUS_PATCH = Cmd("curl -sf -X PATCH -H 'Tus-Resumable: 1.0.0' -H 'Upload-Offset: 0' "
+                "-H 'Content-Type: application/offset+octet-stream' -H 'Expect:' -T {data} {url_serve}")
+# tuspy 1.1.0 with its defaults (no Upload-Checksum), 8 MiB per PATCH; the
+# SHA-256 announced in the metadata, so that the server confirms it at the
+# last byte as it does for `uploadverify upload`. Prints the upload URL.
+# (No braces in the code: a Cmd's words are format templates.)
+TUSPY_UPLOAD = Cmd("{py} -c 'import sys; from tusclient import client; "
+                   "u = client.TusClient(sys.argv[1]).uploader(sys.argv[2], chunk_size=int(sys.argv[3]), "
+                   "metadata=dict(sha256=sys.argv[4])); u.upload(); print(u.url)' "
+                   f"{{serve_url}}/files/ {{data}} {8 * MiB} {{sha}}")
 
 
 def receive(name: str, target: Optional[float], chunk_mib: int, connections: int, server: str = "serve",
@@ -509,6 +550,29 @@ def our_upload(concurrency: int, server_url: str, file: str, chunk: str, binary:
     # find the file already uploaded and send nothing.
     return Cmd(f"{{{binary}}} upload {{{file}}} --server {{{server_url}}} --concurrency {concurrency} "
                f"--chunk-size {chunk} --json", env=(("XDG_CACHE_HOME", "{cache}"),))
+
+
+def tus_patch(ctx: Ctx, rnd: int) -> dict:
+    """One tus upload of the data file to our server, timed whole, as the
+    receive rows time bench_upload.py with its create: POST /files/
+    (Upload-Length), TUS_PATCH (curl, whose CPU time and peak RSS are the
+    side's), then GET /uploads/{id}, which must say complete with the data
+    file's SHA-256 (the server confirms it from disk before it answers the
+    last byte)."""
+    server = ctx.resource("serve")
+    status, headers, body = http_request(server.port, "POST", "/files/",
+                                         {"Tus-Resumable": "1.0.0", "Upload-Length": str(ctx.bytes)})
+    if status != 201 or "location" not in headers:
+        raise BenchError(f"{ctx.pair_name}: tus create answered {status}: {body[:300]!r}")
+    ctx.state["url_serve"] = urljoin(server.url + "/files/", headers["location"])
+    values = ctx.values()
+    argv = TUS_PATCH.argv(values)
+    code, cpu, rss, _ = ctx.spawner.run(argv, TUS_PATCH.environ(values), ctx.last_log)
+    if code != 0:
+        print("\n".join(ctx.last_log.read_text(errors="replace").splitlines()[-5:]), file=sys.stderr)
+        raise BenchError(f"{ctx.pair_name}: ours side failed ({code}): {' '.join(argv)}")
+    confirm_complete(ctx, "serve", ctx.state["url_serve"])
+    return {"rss_kib": rss, "cpu_s": cpu}
 
 
 def repair(mib: int) -> Pair:
@@ -542,6 +606,16 @@ TABLE = [
     receive("receive-8x8MiB", None, 8, 8, rounds="scaling"),
     receive("receive-3x1MiB", None, 1, 3, rounds="scaling"),
     receive("receive-3x64MiB", None, 64, 3, rounds="scaling"),
+    # tus 1.0.0: the whole file in one PATCH (curl) against the same curl -T
+    # to nginx. Ours is timed from its create (POST /files/), as the receive
+    # rows time bench_upload.py's POST /uploads, to the GET /uploads/{id} that
+    # shows it complete with the data file's SHA-256 (see tus_patch). --no-fsync
+    # like receive-3x8MiB. The target: >= 0.9x nginx's rate, i.e. <= 1/0.9 its time.
+    Pair("tus-patch-4GiB", 1 / 0.9,
+         Call(tus_patch, "POST {serve_url}/files/ (Tus-Resumable: 1.0.0, Upload-Length), then "
+                         f"{TUS_PATCH.template}, then GET /uploads/ID: complete, sha256 {{sha}}"),
+         CURL_TO_NGINX, cleanup={"ours": empty_server("serve"), "peer": remove_nginx_upload},
+         part="server", needs=("serve", "nginx")),
     # complete: what is left to read at completion (SHA-256 of what the
     # background hashing of the verified prefix had not reached, and every
     # chunk's XXH3), then audit: the whole pass again (SHA-256 + every XXH3
@@ -574,6 +648,13 @@ TABLE = [
          cleanup={"ours": empty_server("serve", caches=True), "peer": remove_nginx_upload},
          part="client", needs=("serve", "nginx"), cpu_of={"ours": ("serve",), "peer": ("nginx",)},
          add_server_cpu=True),
+    # A stock tus client, tuspy 1.1.0 in 8 MiB PATCHes to /files/, against our
+    # own upload of the same file (upload-3x8MiB's command); each checked
+    # complete with the data file's SHA-256 (tuspy's by GET /uploads/{id},
+    # untimed). Reported: the ratio is tuspy's time / ours.
+    Pair("tuspy-8MiB", None, TUSPY_UPLOAD, our_upload(3, "serve_url", "data", "8MiB"),
+         cleanup={"ours": confirm_printed_upload("serve"), "peer": empty_server("serve", caches=True)},
+         part="client", needs=("serve",)),
     # The worker queue over 20 ms of round trip (10 ms each way), on a 256 MiB
     # file in 1 MiB chunks: many requests, so the round trips are what counts
     # (with 8 MiB chunks the Python proxy's own throughput caps every run).
@@ -1558,7 +1639,7 @@ def main(argv: Optional[list] = None) -> int:
             for lead, joined in groups_of(TABLE):
                 for p in (lead, *joined):
                     target = ("reported" if p.target is None else
-                              f"<= {p.target:g}" + (" KiB" if p.metric == "kib-per-request" else "x"))
+                              f"<= {p.target:.4g}" + (" KiB" if p.metric == "kib-per-request" else "x"))
                     print(f"{p.name:20} {lead.part:9} {target:10} rounds: {lead.rounds}"
                           + (f" (with {lead.name})" if p is not lead else ""))
             return 0

@@ -1,13 +1,16 @@
 #!/usr/bin/env bash
 # Installs the system packages the build needs, only when they are missing:
 # libxxhash-dev and libssl-dev (found through pkg-config), curl and python3
-# for the end-to-end tests. With --browser, also what the browser page's
-# tests need: chromium, chromedriver, node, tsc and Selenium. With --cluster,
+# for the end-to-end tests. With --browser (what `make test` asks for, through
+# `make test-deps`), also what the browser page's tests need: chromium,
+# chromedriver, node, tsc and Selenium; and tuspy 1.1.0 from PyPI, the real
+# tus client of the end-to-end tests (TusClientTests). With --cluster,
 # also what scripts/cluster.sh needs: glusterfs-server, glusterfs-client,
 # nginx, iproute2 and psmisc, installed with their services kept from
 # starting (below). With --bench, also the peers `make bench`
 # (scripts/bench.py) times uploadverify against: nginx-light (WebDAV PUT),
-# rsync (its daemon), xxhash (xxhsum), and git (a BENCH_BASELINE worktree).
+# rsync (its daemon), xxhash (xxhsum), git (a BENCH_BASELINE worktree), and
+# tuspy 1.1.0 from PyPI (the tuspy-8MiB row's stock tus client).
 # Swift itself must already be on PATH (it does not come from Debian's
 # packages).
 set -euo pipefail
@@ -63,6 +66,10 @@ if $bench; then
   command -v rsync >/dev/null 2>&1 || need+=(rsync)
   command -v xxhsum >/dev/null 2>&1 || need+=(xxhash)
   command -v git >/dev/null 2>&1 || need+=(git)
+  if ! python3 -c 'import tusclient' 2>/dev/null && ! python3 -m pip --version >/dev/null 2>&1 &&
+    [[ " ${need[*]} " != *" python3-pip "* ]]; then
+    need+=(python3-pip)
+  fi
 fi
 
 if [ ${#need[@]} -gt 0 ]; then
@@ -105,6 +112,10 @@ fi
 if $browser && ! python3 -c 'import selenium' 2>/dev/null; then
   echo "installing: selenium (PyPI)"
   python3 -m pip install --quiet --break-system-packages selenium
+fi
+if { $browser || $bench; } && ! python3 -c 'import tusclient' 2>/dev/null; then
+  echo "installing: tuspy 1.1.0 (PyPI)"
+  python3 -m pip install --quiet --break-system-packages tuspy==1.1.0
 fi
 
 if ! command -v swift >/dev/null 2>&1; then

@@ -182,6 +182,12 @@ class Table(unittest.TestCase):
         self.assertEqual(pairs["mem-per-request"].target, 256.0)
         self.assertTrue(all(p.target == 1.05 for p in bench.TABLE if p.part == "baseline"))
 
+    def test_tus_rows(self):
+        # One PATCH at >= 0.9x nginx's rate (<= 1/0.9 its time); tuspy against our own upload, reported.
+        pairs = {p.name: p for p in bench.TABLE}
+        self.assertEqual({name: (pairs[name].target, pairs[name].part) for name in ("tus-patch-4GiB", "tuspy-8MiB")},
+                         {"tus-patch-4GiB": (1 / 0.9, "server"), "tuspy-8MiB": (None, "client")})
+
     def test_sizes(self):
         self.assertEqual(bench.parse_size("4G"), 4 << 30)
         self.assertEqual(bench.parse_size("256M"), 256 << 20)

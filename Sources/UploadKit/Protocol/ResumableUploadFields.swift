@@ -28,8 +28,14 @@ public enum ResumableUploadFields {
         return ASCIIDecimal.parse(text)
     }
 
-    /// `Upload-Limit`, a Dictionary: the largest upload accepted, and no smallest.
-    public static func limit(maxSize: Int64) -> String { "max-size=\(maxSize), min-size=0" }
+    /// `Upload-Limit`, a Dictionary: the largest upload accepted, no
+    /// smallest, and, with `--expire-after`, how long an idle upload lives
+    /// (`expires` in version 6, `max-age` from version 7 on).
+    public static func limit(maxSize: Int64, lifetime seconds: Int64? = nil, version6: Bool = false) -> String {
+        var members = ["max-size=\(maxSize)", "min-size=0"]
+        if let seconds { members.append("\(version6 ? "expires" : "max-age")=\(seconds)") }
+        return members.joined(separator: ", ")
+    }
 }
 
 extension String {

@@ -31,6 +31,9 @@ public func buildRouter(store: any UploadStore, metrics: ServerMetrics, options:
     router.add(middleware: LogRequestsMiddleware(.info))
     // Outside the problem middleware, so that errors carry the CORS headers too.
     if !options.corsOrigins.isEmpty { router.add(middleware: CORSPolicyMiddleware(origins: options.corsOrigins)) }
+    // Outside the problem middleware and the token check, so that every
+    // answer under /files/, a 401 or a 404 of the router included, names tus's version.
+    router.add(middleware: TusResumableMiddleware())
     router.add(middleware: ProblemMiddleware())
     if let token = options.token { router.add(middleware: BearerTokenMiddleware(token: token)) }
     router.get("healthz") { _, _ in "ok\n" }

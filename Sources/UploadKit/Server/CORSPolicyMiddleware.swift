@@ -20,14 +20,19 @@ struct CORSPolicyMiddleware<Context: RequestContext>: RouterMiddleware {
     }
     static var exposedHeaders: String {
         [
-            "Location", "Upload-Offset", "Upload-Length", "Upload-Metadata", "Upload-Expires", "Upload-Concat", "Upload-Complete",
+            "Location", "Content-Range", "Upload-Offset", "Upload-Length", "Upload-Metadata", "Upload-Expires", "Upload-Concat", "Upload-Complete",
             "Upload-Limit", "Upload-Draft-Interop-Version", "Upload-Chunk-Size", "Upload-Received", "Upload-Chunks", "Tus-Version",
             "Tus-Resumable", "Tus-Extension", "Tus-Max-Size", "Tus-Checksum-Algorithm", "Repr-Digest", "Content-Digest",
         ].joined(separator: ", ")
     }
 
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
-        guard let origin = request.headers[.origin], let allowed = allowedOrigin(origin) else { return try await next(request, context) }
+        guard let origin = request.headers[.origin], let allowed = allowedOrigin(origin) else {
+            // Answers differ by origin: caches must keep them apart.
+            var response = try await next(request, context)
+            if !origins.contains("*") { response.headers[.vary] = "Origin" }
+            return response
+        }
         if request.method == .options, request.headers[.accessControlRequestMethod] != nil {
             return Response(
                 status: .noContent,

@@ -14,6 +14,12 @@ extension TusRoutes {
                 detail: "this server does not offer tus's concatenation extension yet (see Tus-Extension); upload the file as one"
             ).closingConnection()
         }
+        if request.headers[.uploadDeferLength] != nil {
+            throw Problem.badHeader(
+                "Upload-Defer-Length",
+                "Upload-Defer-Length is not supported (see Tus-Extension): a chunk map needs the length up front; send Upload-Length alone"
+            ).closingConnection()
+        }
         guard let lengthText = request.headers[.uploadLength] else {
             let detail =
                 request.headers[.uploadDeferLength] != nil
@@ -33,9 +39,16 @@ extension TusRoutes {
         }
         var expected = try parsed { try TusFields.announcedSHA256(inMetadata: metadata) }
         if let text = request.headers[.reprDigest] {
-            do { expected = try DigestField.parse(text).sha256 ?? expected } catch {
+            let given: SHA256Digest?
+            do { given = try DigestField.parse(text).sha256 } catch {
                 throw Problem.badHeader("Repr-Digest", error.description).closingConnection()
             }
+            if let given, let announced = expected, given != announced {
+                throw Problem.badHeader(
+                    "Repr-Digest", "Repr-Digest's sha-256 (\(given)) differs from Upload-Metadata's sha256 (\(announced)): give one SHA-256"
+                ).closingConnection()
+            }
+            expected = given ?? expected
         }
         let withUpload = request.headers[.contentType].map(isOffsetStream) ?? false
         let checksum = withUpload ? try request.headers[.uploadChecksum].map { text in try parsed { try TusFields.checksum(text) } } : nil
@@ -63,6 +76,17 @@ extension TusRoutes {
     @Sendable func patch(_ request: Request, context: UploadRequestContext) async throws -> Response {
         if Self.isResumableUploadRequest(request) { return try await patchResumable(request, context: context) }
         let id = try uploadID(context)
+        do {
+            return try await patchTus(request, id: id)
+        } catch let problem as Problem {
+            // Expiration asks every PATCH answer to say when the upload expires, refusals included.
+            var problem = problem
+            for field in (try? await answerHeaders(id, offset: nil)) ?? [:] where problem.headers[field.name] == nil { problem.headers.append(field) }
+            throw problem
+        }
+    }
+
+    private func patchTus(_ request: Request, id: UploadID) async throws -> Response {
         guard request.headers[.contentType].map(isOffsetStream) == true else {
             throw Problem(
                 .unsupportedMediaType, "unsupported-media-type", title: "Unsupported Content-Type",
@@ -86,27 +110,57 @@ extension TusRoutes {
         }
         do {
             let receipt = try await append(request.body, to: id, at: offset, checksum: checksum)
-            return Response(status: .noContent, headers: [.uploadOffset: String(receipt.offset), .cacheControl: "no-store"])
+            return Response(status: .noContent, headers: try await answerHeaders(id, offset: receipt.offset))
         } catch UploadError.uploadComplete {
             // Nothing more to store: a retry of the last PATCH, with no bytes, is answered as it was.
             guard offset == size, request.headers[.contentLength] == "0" else {
                 throw offsetConflict(UploadError.offsetMismatch(given: offset, expected: size), offset: size)
             }
-            return Response(status: .noContent, headers: [.uploadOffset: String(size), .cacheControl: "no-store"])
+            return Response(status: .noContent, headers: try await answerHeaders(id, offset: size))
         } catch UploadError.offsetMismatch(let given, let expected) {
             throw offsetConflict(UploadError.offsetMismatch(given: given, expected: expected), offset: expected)
+        } catch let error as UploadError {
+            throw Problem(error)
         }
+    }
+
+    /// `Upload-Offset` (the one given, or the upload's), `Upload-Expires` and `Cache-Control`.
+    private func answerHeaders(_ id: UploadID, offset: Int64?) async throws -> HTTPFields {
+        var headers = uploadHeaders(try await store.snapshot(id))
+        if let offset { headers[.uploadOffset] = String(offset) }
+        return headers
     }
 
     /// Appends, counts, and confirms the SHA-256 once the last byte is in.
     private func append(
         _ body: some AsyncSequence<ByteBuffer, any Error> & Sendable, to id: UploadID, at offset: Int64, checksum: BodyChecksum?
     ) async throws -> AppendReceipt {
-        let receipt = try await store.append(id, at: offset, checksum: checksum, body: body)
+        let receipt: AppendReceipt
+        do {
+            receipt = try await store.append(id, at: offset, checksum: checksum, body: body)
+        } catch {
+            // A body that ran past the end, or was cut after its last byte,
+            // may still have stored every byte: the upload is completed all the same.
+            try await finishIfFull(id)
+            throw error
+        }
         metrics.bytesReceived.increment(by: max(0, receipt.offset - offset))
         metrics.chunksVerified.increment(by: receipt.verified.count)
         if receipt.isFull { try await finish(id) }
         return receipt
+    }
+
+    /// Completes an upload whose every byte is stored but which is not complete
+    /// (its last append failed after storing them, or the server died before
+    /// completing it): a tus client takes `Upload-Offset == Upload-Length`
+    /// for done and never sends another byte.
+    /// An upload whose completion failed (its bytes are not the announced
+    /// file) is not hashed again at every HEAD: this process remembers it.
+    func finishIfFull(_ id: UploadID) async throws {
+        guard !failedCompletions.withLock({ $0.contains(id) }), let map = try? await store.snapshot(id).map,
+            map.status.state == .receiving, map.appendOffset == map.layout.fileSize.bytes, map.chunks.allSatisfy(\.isVerified)
+        else { return }
+        try await finish(id)
     }
 
     /// The SHA-256 is confirmed from disk: against the one announced at
@@ -117,7 +171,12 @@ extension TusRoutes {
             metrics.uploadsCompleted.increment()
         } catch let error as UploadError {
             switch error {
-            case .corrupt, .sha256Mismatch, .dataSizeMismatch: metrics.uploadsFailed.increment()
+            case .corrupt, .sha256Mismatch, .dataSizeMismatch:
+                metrics.uploadsFailed.increment()
+                failedCompletions.withLock { failed in
+                    if failed.count >= 4096 { failed.removeAll() }
+                    failed.insert(id)
+                }
             default: break
             }
             throw error

@@ -63,7 +63,7 @@ extension TusRoutes {
             var interim = HTTPResponse(status: .init(code: 104, reasonPhrase: "Upload Resumption Supported"))
             interim.headerFields[.location] = location
             interim.headerFields[.uploadDraftInteropVersion] = String(version)
-            interim.headerFields[.uploadLimit] = ResumableUploadFields.limit(maxSize: maxUploadSize.bytes)
+            interim.headerFields[.uploadLimit] = uploadLimit(interop)
             try await channel.triggerUserOutboundEvent(InterimResponse(head: interim)).get()
         }
         var headers: HTTPFields = [.location: location]
@@ -106,10 +106,10 @@ extension TusRoutes {
         guard let offset = request.headers[.uploadOffset].flatMap(ResumableUploadFields.integer) else {
             throw Problem.badHeader("Upload-Offset", "Upload-Offset is required: a non-negative integer, where these bytes start").closingConnection()
         }
-        // Version 6 reads a missing Upload-Complete as completing the upload, as URLSession expects.
+        // Version 6 reads a missing Upload-Complete as completing the upload, as URLSession expects; later versions require it.
         let completeText = request.headers[.uploadComplete]
-        guard let complete = completeText.map(ResumableUploadFields.boolean) ?? true else {
-            throw Problem.badHeader("Upload-Complete", "Upload-Complete must be ?1 or ?0").closingConnection()
+        guard let complete = completeText.map(ResumableUploadFields.boolean) ?? (interop.isVersion6 ? true : nil) else {
+            throw Problem.badHeader("Upload-Complete", "Upload-Complete is required: ?1 when this content ends the upload, else ?0").closingConnection()
         }
         let checksum = try contentDigest(request)
         await appends.endOthers(id, except: context.channel)
@@ -119,7 +119,9 @@ extension TusRoutes {
                 .typed(ResumableUploadFields.completedUploadType).closingConnection()
         }
         guard offset == map.appendOffset else {
-            throw resumableProblem(UploadError.offsetMismatch(given: offset, expected: map.appendOffset), location: nil, interop: interop)
+            // Refused on its head: the body is not read for nothing.
+            let problem = resumableProblem(UploadError.offsetMismatch(given: offset, expected: map.appendOffset), location: nil, interop: interop)
+            throw (problem as? Problem)?.closingConnection() ?? problem
         }
         _ = try declaredLength(request, offset: offset, complete: complete, interop: interop, recorded: map.layout.fileSize.bytes)
         do {
@@ -205,7 +207,7 @@ extension TusRoutes {
 
     private func resumableHeaders(offset: Int64, complete: Bool, interop: Interop) -> HTTPFields {
         var headers: HTTPFields = [.uploadOffset: String(offset), .uploadComplete: complete ? "?1" : "?0"]
-        headers[.uploadLimit] = ResumableUploadFields.limit(maxSize: maxUploadSize.bytes)
+        headers[.uploadLimit] = uploadLimit(interop)
         if let version = interop.known { headers[.uploadDraftInteropVersion] = String(version) }
         return headers
     }
@@ -224,6 +226,10 @@ extension TusRoutes {
         case UploadError.uploadComplete:
             problem = Problem(.badRequest, "completed-upload", title: "Upload already complete", detail: UploadError.uploadComplete.description)
                 .typed(ResumableUploadFields.completedUploadType)
+        case UploadError.pastTheEnd(let length):
+            // The draft: stop at the length, and refuse with 400.
+            problem = Problem(
+                .badRequest, "past-the-end", title: "Content runs past the upload's length", detail: UploadError.pastTheEnd(length: length).description)
         case UploadError.checksumMismatch(let algorithm, let expected, let actual):
             let mismatch = Problem(UploadError.checksumMismatch(algorithm: algorithm, expected: expected, actual: actual))
             problem = Problem(.badRequest, "checksum-mismatch", title: mismatch.body.title, detail: mismatch.body.detail)
@@ -237,6 +243,10 @@ extension TusRoutes {
         if let location { problem.headers[.location] = location }
         if let version = interop.known { problem.headers[.uploadDraftInteropVersion] = String(version) }
         return problem
+    }
+
+    func uploadLimit(_ interop: Interop) -> String {
+        ResumableUploadFields.limit(maxSize: maxUploadSize.bytes, lifetime: expireAfter.map { $0.components.seconds }, version6: interop.isVersion6)
     }
 
     static func mediaType(_ contentType: String) -> String {

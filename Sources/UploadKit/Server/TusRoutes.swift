@@ -20,9 +20,10 @@ struct TusRoutes: Sendable {
     let maxUploadSize: ByteCount
     let expireAfter: Duration?
     let appends = InFlightAppends()
+    let failedCompletions = Locked<Set<UploadID>>([])
 
     func register(on router: Router<UploadRequestContext>) {
-        let files = router.group("files").add(middleware: TusResumableMiddleware())
+        let files = router.group("files")
         files.on("", method: .options, use: options)
         files.on(":id", method: .options, use: options)
         files.post(use: create)
@@ -40,7 +41,7 @@ struct TusRoutes: Sendable {
                 .tusExtension: TusFields.extensions.joined(separator: ","),
                 .tusMaxSize: String(maxUploadSize.bytes),
                 .tusChecksumAlgorithm: ChecksumAlgorithm.allCases.map(\.rawValue).joined(separator: ","),
-                .uploadLimit: ResumableUploadFields.limit(maxSize: maxUploadSize.bytes),
+                .uploadLimit: ResumableUploadFields.limit(maxSize: maxUploadSize.bytes, lifetime: expireAfter.map { $0.components.seconds }),
                 .acceptPatch: ResumableUploadFields.partialUploadMediaType,
             ])
     }
@@ -48,7 +49,10 @@ struct TusRoutes: Sendable {
     /// `HEAD /files/{id}`: where to resume. The offset is what is stored durably.
     @Sendable func head(_ request: Request, context: UploadRequestContext) async throws -> Response {
         if Self.isResumableUploadRequest(request) { return try await headResumable(request, context: context) }
-        let snapshot = try await store.snapshot(try uploadID(context))
+        let id = try uploadID(context)
+        // A failed completion is reported by the PATCH that failed; HEAD answers what is stored.
+        try? await finishIfFull(id)
+        let snapshot = try await store.snapshot(id)
         var headers = uploadHeaders(snapshot)
         headers[.uploadLength] = String(snapshot.layout.fileSize.bytes)
         if !snapshot.map.header.metadata.isEmpty { headers[.uploadMetadata] = snapshot.map.header.metadata }
@@ -86,6 +90,8 @@ struct TusRoutes: Sendable {
 /// pass untouched.
 struct TusResumableMiddleware<Context: RequestContext>: RouterMiddleware {
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
+        let path = request.uri.path
+        guard path == "/files" || path.hasPrefix("/files/") else { return try await next(request, context) }
         if request.headers[.tusResumable] == nil, TusRoutes.isResumableUploadRequest(request) { return try await next(request, context) }
         do {
             if request.method != .options {
@@ -99,17 +105,11 @@ struct TusResumableMiddleware<Context: RequestContext>: RouterMiddleware {
             var response = try await next(request, context)
             response.headers[.tusResumable] = TusFields.version
             return response
-        } catch let error as UploadError {
-            throw Self.tus(Problem(error))
         } catch let problem as Problem {
-            throw Self.tus(problem)
+            var problem = problem
+            problem.headers[.tusResumable] = TusFields.version
+            throw problem
         }
-    }
-
-    private static func tus(_ problem: Problem) -> Problem {
-        var problem = problem
-        problem.headers[.tusResumable] = TusFields.version
-        return problem
     }
 }
 
