@@ -149,6 +149,16 @@ public final class ChunkMapFile: Sendable {
         return info.st_nlink == 0
     }
 
+    /// Bytes the file at `path` takes on disk (its allocated blocks; a
+    /// sparse data file takes only what was written); 0 when it cannot be
+    /// read. In this file, whose imports let `stat` resolve to Glibc's: in a
+    /// file that imports NIO or Foundation, a clean build attributes it to
+    /// CNIOLinux, which this target does not import.
+    static func allocatedBytes(atPath path: String) -> Int64 {
+        var info = stat()
+        return lstat(path, &info) == 0 ? Int64(info.st_blocks) * 512 : 0
+    }
+
     /// The bytes a lock on `region` covers (the layout is `ChunkMapRegion`'s).
     func lockedBytes(_ region: ChunkMapRegion) -> ByteRange {
         switch region {

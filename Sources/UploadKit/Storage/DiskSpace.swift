@@ -21,6 +21,7 @@ enum DiskSpace {
         }
         return Int64(info.f_bavail) * Int64(info.f_frsize)
     }
+
 }
 
 extension FilePath {

@@ -273,9 +273,7 @@ public final class FileUploadStore: UploadStore {
             guard id != excluded, let (fileSize, status) = ChunkMapFile.peekStatus(atPath: "\(directory)/\(id.rawValue).chunkmap"),
                 status.state != .complete
             else { return nil }
-            var info = Glibc.stat()
-            let allocated = lstat("\(directory)/\(id.rawValue)", &info) == 0 ? Int64(info.st_blocks) * 512 : 0
-            return max(0, fileSize - allocated)
+            return max(0, fileSize - ChunkMapFile.allocatedBytes(atPath: "\(directory)/\(id.rawValue)"))
         }
     }
 
