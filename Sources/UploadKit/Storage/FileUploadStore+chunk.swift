@@ -146,16 +146,29 @@ extension FileUploadStore {
         var batch = [ByteBuffer]()
         var batchBytes = 0
         var written: Int64 = 0
-        for try await buffer in try receiver.checked(body) {
-            try receiver.consume(buffer)
-            batch.append(buffer)
-            batchBytes += buffer.readableBytes
-            if batchBytes >= options.writeBatchBytes {
-                try await writeBatch(batch, of: id, to: data, at: range.offset + written)
-                written += Int64(batchBytes)
-                batch.removeAll(keepingCapacity: true)
-                batchBytes = 0
+        // One batch is written while the next is read: the hop to the I/O
+        // threads no longer stalls the body, and at most two batches are held.
+        var inFlight: Task<Void, any Error>?
+        do {
+            for try await buffer in try receiver.checked(body) {
+                try receiver.consume(buffer)
+                batch.append(buffer)
+                batchBytes += buffer.readableBytes
+                if batchBytes >= options.writeBatchBytes {
+                    try await inFlight?.value
+                    let (buffers, at) = (batch, range.offset + written)
+                    inFlight = Task { try await self.writeBatch(buffers, of: id, to: data, at: at) }
+                    written += Int64(batchBytes)
+                    batch = []
+                    batchBytes = 0
+                }
             }
+            try await inFlight?.value
+            inFlight = nil
+        } catch {
+            // The descriptor is closed once this returns: no write may still be running.
+            _ = try? await inFlight?.value
+            throw error
         }
         try await writeBatch(batch, of: id, to: data, at: range.offset + written)
         let digest = try receiver.finish()
