@@ -75,7 +75,7 @@ extension TusRoutes {
     /// `PATCH /files/{id}`: bytes at the upload's offset, in place.
     @Sendable func patch(_ request: Request, context: UploadRequestContext) async throws -> Response {
         if Self.isResumableUploadRequest(request) { return try await patchResumable(request, context: context) }
-        let id = try uploadID(context)
+        let id = try context.uploadID()
         do {
             return try await patchTus(request, id: id)
         } catch let problem as Problem {
@@ -125,7 +125,12 @@ extension TusRoutes {
     }
 
     /// `Upload-Offset` (the one given, or the upload's), `Upload-Expires` and `Cache-Control`.
+    /// The map is read again only when `Upload-Expires` needs its time:
+    /// a PATCH answered without expiry reads the map once, before its body.
     private func answerHeaders(_ id: UploadID, offset: Int64?) async throws -> HTTPFields {
+        guard expireAfter != nil else {
+            return offset.map { [.uploadOffset: String($0), .cacheControl: "no-store"] } ?? [:]
+        }
         var headers = uploadHeaders(try await store.snapshot(id))
         if let offset { headers[.uploadOffset] = String(offset) }
         return headers
@@ -157,10 +162,13 @@ extension TusRoutes {
     /// An upload whose completion failed (its bytes are not the announced
     /// file) is not hashed again at every HEAD: this process remembers it.
     func finishIfFull(_ id: UploadID) async throws {
-        guard !failedCompletions.withLock({ $0.contains(id) }), let map = try? await store.snapshot(id).map,
-            map.status.state == .receiving, map.appendOffset == map.layout.fileSize.bytes, map.chunks.allSatisfy(\.isVerified)
-        else { return }
+        guard let map = try? await store.snapshot(id).map, needsFinishing(id, map) else { return }
         try await finish(id)
+    }
+
+    func needsFinishing(_ id: UploadID, _ map: ChunkMap) -> Bool {
+        map.status.state == .receiving && map.appendOffset == map.layout.fileSize.bytes && map.chunks.allSatisfy(\.isVerified)
+            && !failedCompletions.withLock { $0.contains(id) }
     }
 
     /// The SHA-256 is confirmed from disk: against the one announced at
@@ -196,9 +204,7 @@ extension TusRoutes {
         return problem.closingConnection()
     }
 
-    private func isOffsetStream(_ contentType: String) -> Bool {
-        contentType.split(separator: ";").first?.trimmingCharacters(" ").lowercased() == TusFields.offsetMediaType
-    }
+    private func isOffsetStream(_ contentType: String) -> Bool { Self.mediaType(contentType) == TusFields.offsetMediaType }
 
     /// A header value parsed, its error a 400 naming it.
     private func parsed<T>(_ parse: () throws -> T) throws -> T {

@@ -82,7 +82,7 @@ extension TusRoutes {
         for name in [HTTPField.Name.uploadOffset, .uploadComplete, .uploadLength] where request.headers[name] != nil {
             throw Problem.badHeader(name.canonicalName, "an offset retrieval carries no \(name.canonicalName)")
         }
-        let id = try uploadID(context)
+        let id = try context.uploadID()
         await appends.endOthers(id, except: nil)
         let snapshot = try await store.snapshot(id)
         let complete = snapshot.state == .complete
@@ -96,7 +96,7 @@ extension TusRoutes {
     /// Upload append: `PATCH` of `application/partial-upload` at the offset.
     func patchResumable(_ request: Request, context: UploadRequestContext) async throws -> Response {
         let interop = Interop(request)
-        let id = try uploadID(context)
+        let id = try context.uploadID()
         guard request.headers[.contentType].map({ Self.mediaType($0) == ResumableUploadFields.partialUploadMediaType }) == true else {
             throw Problem(
                 .unsupportedMediaType, "unsupported-media-type", title: "Unsupported Content-Type",
@@ -141,7 +141,7 @@ extension TusRoutes {
         for name in [HTTPField.Name.uploadOffset, .uploadComplete] where request.headers[name] != nil {
             throw Problem.badHeader(name.canonicalName, "a cancellation carries no \(name.canonicalName)")
         }
-        let id = try uploadID(context)
+        let id = try context.uploadID()
         await appends.endOthers(id, except: nil)
         try await store.delete(id)
         return Response(status: .noContent)

@@ -49,10 +49,13 @@ struct TusRoutes: Sendable {
     /// `HEAD /files/{id}`: where to resume. The offset is what is stored durably.
     @Sendable func head(_ request: Request, context: UploadRequestContext) async throws -> Response {
         if Self.isResumableUploadRequest(request) { return try await headResumable(request, context: context) }
-        let id = try uploadID(context)
-        // A failed completion is reported by the PATCH that failed; HEAD answers what is stored.
-        try? await finishIfFull(id)
-        let snapshot = try await store.snapshot(id)
+        let id = try context.uploadID()
+        var snapshot = try await store.snapshot(id)
+        if needsFinishing(id, snapshot.map) {
+            // A failed completion is reported by the PATCH that failed; HEAD answers what is stored.
+            try? await finish(id)
+            snapshot = try await store.snapshot(id)
+        }
         var headers = uploadHeaders(snapshot)
         headers[.uploadLength] = String(snapshot.layout.fileSize.bytes)
         if !snapshot.map.header.metadata.isEmpty { headers[.uploadMetadata] = snapshot.map.header.metadata }
@@ -65,13 +68,8 @@ struct TusRoutes: Sendable {
     /// `DELETE /files/{id}`: termination.
     @Sendable func terminate(_ request: Request, context: UploadRequestContext) async throws -> Response {
         if Self.isResumableUploadRequest(request) { return try await deleteResumable(request, context: context) }
-        try await store.delete(try uploadID(context))
+        try await store.delete(try context.uploadID())
         return Response(status: .noContent)
-    }
-
-    func uploadID(_ context: UploadRequestContext) throws -> UploadID {
-        guard let text = context.parameters.get("id"), let id = UploadID(text) else { throw Problem.invalidUploadID }
-        return id
     }
 
     /// `Upload-Offset`, `Upload-Expires` and `Cache-Control`, for any answer about an upload.

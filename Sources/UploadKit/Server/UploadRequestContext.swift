@@ -11,4 +11,11 @@ public struct UploadRequestContext: RequestContext {
         coreContext = .init(source: source)
         channel = source.channel
     }
+
+    /// The upload id from the path, checked against its strict pattern
+    /// before anything else: an invalid id is as unknown as a missing one.
+    func uploadID() throws -> UploadID {
+        guard let text = parameters.get("id"), let id = UploadID(text) else { throw Problem.invalidUploadID }
+        return id
+    }
 }

@@ -23,7 +23,7 @@ extension UploadRoutes {
     }
 
     private func receive(_ request: Request, context: UploadRequestContext) async throws -> Response {
-        let id = try uploadID(context)
+        let id = try context.uploadID()
         guard let rangeText = request.headers[.contentRange] else {
             throw Problem.badHeader("Content-Range", "Content-Range: bytes FIRST-LAST/LENGTH is required")
         }

@@ -5,7 +5,7 @@ import Hummingbird
 extension UploadRoutes {
     /// `POST /uploads/{id}/complete`: the SHA-256 is computed from the disk, never from the streamed bytes.
     @Sendable func complete(_ request: Request, context: UploadRequestContext) async throws -> Response {
-        let id = try uploadID(context)
+        let id = try context.uploadID()
         let given: SHA256Digest?
         do { given = try request.headers[.reprDigest].map(DigestField.parse)?.sha256 } catch {
             throw Problem.badHeader("Repr-Digest", error.description)
@@ -29,13 +29,13 @@ extension UploadRoutes {
     /// `?sha256=skip` checks the chunks only (a repair completes right after).
     @Sendable func audit(_ request: Request, context: UploadRequestContext) async throws -> Response {
         let checkSHA256 = request.uri.queryParameters.get("sha256") != "skip"
-        let report = try await store.audit(try uploadID(context), checkSHA256: checkSHA256)
+        let report = try await store.audit(try context.uploadID(), checkSHA256: checkSHA256)
         return try Self.json(AuditDocument(report))
     }
 
     /// `DELETE /uploads/{id}`: the data file and its chunk map are removed.
     @Sendable func delete(_ request: Request, context: UploadRequestContext) async throws -> Response {
-        try await store.delete(try uploadID(context))
+        try await store.delete(try context.uploadID())
         return Response(status: .noContent)
     }
 }

@@ -6,7 +6,7 @@ extension UploadRoutes {
     /// `GET /uploads/{id}/data`: the bytes of a complete upload, streamed
     /// from disk in 1 MiB reads; one `Range: bytes=…` is honoured (`206`).
     @Sendable func data(_ request: Request, context: UploadRequestContext) async throws -> Response {
-        let id = try uploadID(context)
+        let id = try context.uploadID()
         var status = HTTPResponse.Status.ok
         var headers: HTTPFields = [.acceptRanges: "bytes", .contentType: "application/octet-stream"]
         var range: ByteRange?

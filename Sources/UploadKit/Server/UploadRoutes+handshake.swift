@@ -11,7 +11,7 @@ import Foundation
 extension UploadRoutes {
     /// `HEAD /uploads/{id}`: what a client needs to resume, in headers.
     @Sendable func handshake(_ request: Request, context: UploadRequestContext) async throws -> Response {
-        let snapshot = try await store.snapshot(try uploadID(context))
+        let snapshot = try await store.snapshot(try context.uploadID())
         var headers = Handshake(map: snapshot.map).fields
         headers[.cacheControl] = "no-store"
         return Response(status: .ok, headers: headers)
@@ -19,12 +19,12 @@ extension UploadRoutes {
 
     /// `GET /uploads/{id}`: the status JSON.
     @Sendable func status(_ request: Request, context: UploadRequestContext) async throws -> Response {
-        try statusResponse(try await store.snapshot(try uploadID(context)))
+        try statusResponse(try await store.snapshot(try context.uploadID()))
     }
 
     /// `GET /uploads/{id}/chunks`: the chunk map, as JSON or as the sidecar's bytes.
     @Sendable func chunkMap(_ request: Request, context: UploadRequestContext) async throws -> Response {
-        let id = try uploadID(context)
+        let id = try context.uploadID()
         if request.headers[.accept]?.contains(ChunkMapFormat.mediaType) == true {
             let bytes = try await store.chunkMapBytes(id)
             return Response(

@@ -31,13 +31,6 @@ struct UploadRoutes: Sendable {
         uploads.delete(":id", use: delete)
     }
 
-    /// The id from the path, checked against its strict pattern before
-    /// anything else: an invalid id is as unknown as a missing one.
-    func uploadID(_ context: UploadRequestContext) throws -> UploadID {
-        guard let text = context.parameters.get("id"), let id = UploadID(text) else { throw Problem.invalidUploadID }
-        return id
-    }
-
     static func json<T: Encodable>(_ value: T, status: HTTPResponse.Status = .ok, headers: HTTPFields = [:]) throws -> Response {
         var headers = headers
         headers[.contentType] = "application/json"

@@ -33,12 +33,8 @@ extension FileUploadStore {
         guard !removed else { throw UploadError.notFound }
         guard current.status.state != .complete else { throw UploadError.uploadComplete }
         guard offset == current.appendOffset else { throw UploadError.offsetMismatch(given: offset, expected: current.appendOffset) }
-        let data: OwnedDescriptor
-        do {
-            data = try await blocking { try OwnedDescriptor.open(self.dataPath(id), .readWrite) }
-        } catch let error as IOError {
-            throw error.errno == .noSuchFileOrDirectory ? UploadError.notFound : UploadError.storage(error)
-        }
+        // Read and write: an append that starts mid-chunk reads the chunk's first part back.
+        let data = try await openDataForWriting(id, .readWrite)
         defer { try? data.close() }
         let appender = Appender(store: self, id: id, map: map, locks: locks, data: data, start: offset, checksum: checksum)
         return try await appender.run(body)

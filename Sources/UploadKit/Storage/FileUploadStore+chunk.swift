@@ -134,13 +134,7 @@ extension FileUploadStore {
     private func write(
         _ body: some AsyncSequence<ByteBuffer, any Error>, of id: UploadID, range: ByteRange, index: ChunkIndex, expected: ExpectedDigests
     ) async throws -> XXH3Digest {
-        let data: OwnedDescriptor
-        do {
-            data = try await blocking { try OwnedDescriptor.open(self.dataPath(id), .writeOnly) }
-        } catch let error as IOError {
-            // Deleted (or expired) since its map was opened.
-            throw error.errno == .noSuchFileOrDirectory ? UploadError.notFound : UploadError.storage(error)
-        }
+        let data = try await openDataForWriting(id, .writeOnly)
         defer { try? data.close() }
         let receiver = ChunkBodyReceiver(range: range, index: index, expected: expected)
         var batch = [ByteBuffer]()

@@ -75,6 +75,16 @@ public final class FileUploadStore: UploadStore {
         prefixHashing.forget(id)
     }
 
+    /// Opens an upload's data file for a writer; one deleted (or expired)
+    /// since its map was opened is `notFound`.
+    func openDataForWriting(_ id: UploadID, _ mode: SystemPackage.FileDescriptor.AccessMode) async throws -> OwnedDescriptor {
+        do {
+            return try await blocking { try OwnedDescriptor.open(self.dataPath(id), mode) }
+        } catch let error as IOError {
+            throw error.errno == .noSuchFileOrDirectory ? UploadError.notFound : UploadError.storage(error)
+        }
+    }
+
     /// Runs file operations, reporting a failed system call as the store's
     /// `.storage` error (other errors pass as they are).
     func storage<T>(_ body: () throws -> T) throws -> T {

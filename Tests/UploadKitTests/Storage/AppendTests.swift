@@ -298,19 +298,6 @@ import Testing
         #expect(try await restarted.append(id, at: map.appendOffset, checksum: nil, body: SampleFile.body([bytes(rest)])).isFull)
         #expect(try await restarted.complete(id, sha256: file.sha256).state == .complete)
     }
-
-    /// Polls, through an open of its own, until another holds `region` of the map.
-    private func waitUntilHeld(_ region: ChunkMapRegion, of path: FilePath) async throws {
-        let probe = try ChunkMapFile.open(path, writable: true)
-        defer { try? probe.close() }
-        let locks = OpenFileDescriptionLocks()
-        for _ in 0..<500 {
-            guard try locks.tryLock(region, .exclusive, in: probe) else { return }
-            try locks.unlock(region, in: probe)
-            try await Task.sleep(for: .milliseconds(10))
-        }
-        Issue.record("\(region) was not taken in 5 s")
-    }
 }
 
 /// Ends the store's work at the N-th pass of one point, as a crash would.

@@ -162,18 +162,6 @@ import Testing
         }
     }
 
-    /// Polls, through an open of its own, until another holds `region` of the map.
-    private func waitUntilHeld(_ region: ChunkMapRegion, of path: FilePath) async throws {
-        let probe = try ChunkMapFile.open(path, writable: true)
-        defer { try? probe.close() }
-        for _ in 0..<500 {
-            guard try locks.tryLock(region, .exclusive, in: probe) else { return }
-            try locks.unlock(region, in: probe)
-            try await Task.sleep(for: .milliseconds(10))
-        }
-        Issue.record("\(region) was not taken in 5 s")
-    }
-
     @Test func aChunkCostsThreeLocksHoweverManyBuffersItsBodyHas() async throws {
         let root = try TemporaryDirectory()
         defer { root.remove() }

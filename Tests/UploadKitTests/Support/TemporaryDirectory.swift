@@ -1,5 +1,6 @@
 import Foundation
 import SystemPackage
+import Testing
 import UploadKit
 
 /// A fresh directory under the system's temp dir, removed by `remove()`.
@@ -48,4 +49,18 @@ func openForReading(_ path: String) throws -> OwnedDescriptor {
 /// Open descriptors of this process, to catch leaks.
 func openDescriptorCount() -> Int {
     (try? FileManager.default.contentsOfDirectory(atPath: "/proc/self/fd").count) ?? 0
+}
+
+/// Polls, through an open of its own, until another open holds `region` of
+/// the chunk map at `path` (or 5 s pass, recorded as an issue).
+func waitUntilHeld(_ region: ChunkMapRegion, of path: FilePath) async throws {
+    let probe = try ChunkMapFile.open(path, writable: true)
+    defer { try? probe.close() }
+    let locks = OpenFileDescriptionLocks()
+    for _ in 0..<500 {
+        guard try locks.tryLock(region, .exclusive, in: probe) else { return }
+        try locks.unlock(region, in: probe)
+        try await Task.sleep(for: .milliseconds(10))
+    }
+    Issue.record("\(region) was not taken in 5 s")
 }
