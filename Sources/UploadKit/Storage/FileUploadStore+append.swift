@@ -37,7 +37,7 @@ extension FileUploadStore {
         let data = try await openDataForWriting(id, .readWrite)
         defer { try? data.close() }
         let appender = Appender(store: self, id: id, map: map, locks: locks, data: data, start: offset, checksum: checksum)
-        return try await appender.run(body)
+        return try await batchSizing.counted { try await appender.run(body) }
     }
 }
 
@@ -70,6 +70,8 @@ private final class Appender: @unchecked Sendable {
     private var batch: [ByteBuffer] = []
     private var batchStart: Int64
     private var batchBytes = 0
+    /// The batch being written while the next is gathered (at most one).
+    private var writing: Task<Void, any Error>?
     /// Chunks hashed whole, not yet committed (with a checksum, all wait for the end).
     private var pending: [(ChunkIndex, XXH3Digest)] = []
     private var verified: [ChunkIndex] = []
@@ -91,6 +93,17 @@ private final class Appender: @unchecked Sendable {
     }
 
     func run(_ body: some AsyncSequence<ByteBuffer, any Error>) async throws -> AppendReceipt {
+        do {
+            return try await runToEnd(body)
+        } catch {
+            // The descriptor is closed once this returns: no write may still be running.
+            _ = try? await writing?.value
+            writing = nil
+            throw error
+        }
+    }
+
+    private func runToEnd(_ body: some AsyncSequence<ByteBuffer, any Error>) async throws -> AppendReceipt {
         do {
             do {
                 for try await buffer in body {
@@ -137,7 +150,7 @@ private final class Appender: @unchecked Sendable {
                 batch.append(slice)
                 batchBytes += count
                 position += Int64(count)
-                if batchBytes >= store.options.writeBatchBytes { try await flush() }
+                if batchBytes >= store.batchSizing.batchBytes { try await flush() }
             case .compare:
                 try await compare(slice, at: position, index: index)
                 position += Int64(count)
@@ -175,6 +188,7 @@ private final class Appender: @unchecked Sendable {
             locks.release(.chunk(index))
         case .fill:
             try await flush()
+            try await drain()
             pending.append((index, chunkHasher.digest()))
             if checksum == nil { try await commit(upTo: range.end) }
         }
@@ -183,6 +197,7 @@ private final class Appender: @unchecked Sendable {
     /// The body ended whole.
     private func finish() async throws {
         try await flush()
+        try await drain()
         if let checksum, let bodyHasher {
             let actual = bodyHasher.finalize()
             guard actual == checksum.digest else {
@@ -199,28 +214,41 @@ private final class Appender: @unchecked Sendable {
     private func keepWhatArrived() async throws -> Int64 {
         guard checksum == nil else { return durable }
         try await flush()
+        try await drain()
         try await commit(upTo: position)
         return durable
     }
 
-    /// Writes the gathered buffers at their place, with positioned writes.
+    /// Starts writing the gathered buffers at their place, with positioned
+    /// writes, once the batch before is written: the body is read on while
+    /// the I/O thread writes, and at most two batches are held.
     private func flush() async throws {
+        try await drain()
         guard !batch.isEmpty else { return }
         let (buffers, start) = (batch, batchStart)
         batch.removeAll(keepingCapacity: true)
         batchStart += Int64(batchBytes)
         batchBytes = 0
-        try await store.blocking {
-            var at = start
-            for buffer in buffers {
-                try self.store.storage {
-                    try self.store.perform(.dataWrite, on: self.data.path) { () throws(IOError) in
-                        try buffer.withUnsafeReadableBytes { bytes throws(IOError) in try self.data.writeAll(toAbsoluteOffset: at, bytes) }
+        writing = Task {
+            try await self.store.blocking {
+                var at = start
+                for buffer in buffers {
+                    try self.store.storage {
+                        try self.store.perform(.dataWrite, on: self.data.path) { () throws(IOError) in
+                            try buffer.withUnsafeReadableBytes { bytes throws(IOError) in try self.data.writeAll(toAbsoluteOffset: at, bytes) }
+                        }
                     }
+                    at += Int64(buffer.readableBytes)
                 }
-                at += Int64(buffer.readableBytes)
             }
         }
+    }
+
+    /// Waits for the batch being written, if any.
+    private func drain() async throws {
+        guard let write = writing else { return }
+        writing = nil
+        try await write.value
         try store.options.crashProbe.passing(.afterAppendWrite)
     }
 

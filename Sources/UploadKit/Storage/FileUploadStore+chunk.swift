@@ -32,7 +32,7 @@ extension FileUploadStore {
             try await lowerAppendOffset(to: range.offset, in: locks, writing: index)
         }
         prefixHashing.willWrite(index, of: id)
-        let digest = try await write(body, of: id, range: range, index: index, expected: expected)
+        let digest = try await batchSizing.counted { try await write(body, of: id, range: range, index: index, expected: expected) }
         try await blocking { try self.commit(digest, at: index, in: map) }
         prefixHashing.committed(index, of: id, files: files(id))
         return try await receipt(map, index: index, digest: digest, written: true)
@@ -148,7 +148,7 @@ extension FileUploadStore {
                 try receiver.consume(buffer)
                 batch.append(buffer)
                 batchBytes += buffer.readableBytes
-                if batchBytes >= options.writeBatchBytes {
+                if batchBytes >= batchSizing.batchBytes {
                     try await inFlight?.value
                     let (buffers, at) = (batch, range.offset + written)
                     inFlight = Task { try await self.writeBatch(buffers, of: id, to: data, at: at) }

@@ -23,8 +23,8 @@ public final class FileUploadStore: UploadStore {
         public var maxUploadSize: ByteCount
         /// fdatasync data and map entry before a chunk is acknowledged.
         public var fsync: Bool
-        /// Buffers are gathered up to this size before one hop to the I/O pool.
-        public var writeBatchBytes: Int
+        /// How large a batch of buffers writers gather before one hop to the I/O pool.
+        public var writeBatches: WriteBatchLimits
         /// Incomplete uploads allowed at once in the directory.
         public var maxOpenUploads: Int
         /// The only coordination between writers: locks on chunk maps.
@@ -35,7 +35,8 @@ public final class FileUploadStore: UploadStore {
         public var crashProbe: (any CrashProbe)?
 
         public init(
-            directory: FilePath, maxUploadSize: ByteCount = ChunkLayout.maximumFileSize, fsync: Bool = true, writeBatchBytes: Int = 128 << 10,
+            directory: FilePath, maxUploadSize: ByteCount = ChunkLayout.maximumFileSize, fsync: Bool = true,
+            writeBatches: WriteBatchLimits = WriteBatchLimits(),
             maxOpenUploads: Int = 1000, locker: any ChunkMapLocking = OpenFileDescriptionLocks(), faults: (any DiskFaultInjector)? = nil,
             crashProbe: (any CrashProbe)? = nil
         ) {
@@ -43,7 +44,7 @@ public final class FileUploadStore: UploadStore {
             self.directory = directory
             self.maxUploadSize = maxUploadSize
             self.fsync = fsync
-            self.writeBatchBytes = writeBatchBytes
+            self.writeBatches = writeBatches
             self.locker = locker
             self.faults = faults
             self.crashProbe = crashProbe
@@ -52,6 +53,7 @@ public final class FileUploadStore: UploadStore {
 
     public let options: Options
     let writeLocks = FileWriteLocks()
+    let batchSizing: WriteBatchSizing
     let prefixHashing: PrefixHashing
     let executor: StoreExecutor
     private let layouts = Locked<[UploadID: ChunkLayout]>([:])
@@ -59,6 +61,7 @@ public final class FileUploadStore: UploadStore {
     public init(options: Options, executor: StoreExecutor = .shared) throws(IOError) {
         self.options = options
         self.executor = executor
+        self.batchSizing = WriteBatchSizing(options.writeBatches)
         self.prefixHashing = PrefixHashing(lane: executor.background)
         if mkdir(options.directory.string, 0o755) != 0 && currentErrno() != EEXIST {
             throw IOError("create directory", path: options.directory, errno: Errno(rawValue: currentErrno()))

@@ -59,30 +59,47 @@ public enum FileScan {
         let digests = DigestTable(count: layout.chunkCount)
         let sha256: SHA256Digest?
         if computeSHA256 || onChunk != nil {
+            // The chunks a carried-on SHA-256 already covers need only their
+            // XXH3, which two threads compute faster than one reader can.
+            let covered = computeSHA256 && onChunk == nil ? coveredChunks(by: partial, in: layout) : 0
+            if covered > 0 {
+                try scanInParallel(file, layout: layout, chunks: 0..<covered, digests: digests, blockSize: blockSize, progress: progress)
+            }
             let whole = try scanInOrder(
-                file, layout: layout, digests: digests, blockSize: blockSize, computeSHA256: computeSHA256,
-                partial: computeSHA256 ? partial : nil, progress: progress, onChunk: onChunk)
+                file, layout: layout, from: ChunkIndex(covered), digests: digests, blockSize: blockSize,
+                computeSHA256: computeSHA256, partial: computeSHA256 ? partial : nil, progress: progress, onChunk: onChunk)
             sha256 = computeSHA256 ? whole : nil
         } else {
-            try scanInParallel(file, layout: layout, digests: digests, blockSize: blockSize, progress: progress)
+            try scanInParallel(
+                file, layout: layout, chunks: 0..<layout.chunkCount, digests: digests, blockSize: blockSize, progress: progress)
             sha256 = nil
         }
         return FileScanResult(layout: layout, chunkDigests: digests.values(), sha256: sha256)
     }
 
+    /// How many whole chunks from the start a carried-on SHA-256 has seen
+    /// (the prefix hashing stops at chunk ends; any other length counts none).
+    static func coveredChunks(by partial: PartialSHA256?, in layout: ChunkLayout) -> Int {
+        guard let hashed = partial?.hashedBytes, hashed > 0, hashed <= layout.fileSize.bytes else { return 0 }
+        if hashed == layout.fileSize.bytes { return layout.chunkCount }
+        guard hashed % layout.chunkSize.bytes == 0 else { return 0 }
+        return Int(hashed / layout.chunkSize.bytes)
+    }
+
     // MARK: One reader, one SHA-256 thread
 
     private static func scanInOrder(
-        _ file: OwnedDescriptor, layout: ChunkLayout, digests: DigestTable, blockSize: Int, computeSHA256: Bool,
-        partial: PartialSHA256?, progress: (@Sendable (Int64) -> Void)?, onChunk: (@Sendable (ChunkIndex, XXH3Digest) -> Void)?
+        _ file: OwnedDescriptor, layout: ChunkLayout, from first: ChunkIndex, digests: DigestTable, blockSize: Int,
+        computeSHA256: Bool, partial: PartialSHA256?, progress: (@Sendable (Int64) -> Void)?,
+        onChunk: (@Sendable (ChunkIndex, XXH3Digest) -> Void)?
     ) throws(FileScanError) -> SHA256Digest {
         let ring = BlockRing(count: ringSize, blockSize: blockSize, hashing: computeSHA256)
         // Blocks before `hashedAlready` are hashed with XXH3 here and never
         // published: the SHA-256 thread already saw those bytes.
         let hashedAlready = min(partial?.hashedBytes ?? 0, layout.fileSize.bytes)
         let hashing = ring.startConsumer(continuing: partial)
-        var digester = ChunkDigester(layout: layout)
-        var offset: Int64 = 0
+        var digester = ChunkDigester(layout: layout, startingAt: first)
+        var offset: Int64 = first.value < layout.chunkCount ? layout.range(of: first).offset : layout.fileSize.bytes
         var failure: FileScanError?
         var slot = 0
         while offset < layout.fileSize.bytes {
@@ -118,12 +135,12 @@ public enum FileScan {
     // MARK: Two readers, XXH3 only
 
     private static func scanInParallel(
-        _ file: OwnedDescriptor, layout: ChunkLayout, digests: DigestTable, blockSize: Int,
+        _ file: OwnedDescriptor, layout: ChunkLayout, chunks: Range<Int>, digests: DigestTable, blockSize: Int,
         progress: (@Sendable (Int64) -> Void)?
     ) throws(FileScanError) {
-        guard layout.chunkCount > 0 else { return }
+        guard !chunks.isEmpty else { return }
         let chunksPerUnit = max(1, Int(workUnitBytes / layout.chunkSize.bytes))
-        let units = (layout.chunkCount + chunksPerUnit - 1) / chunksPerUnit
+        let units = (chunks.count + chunksPerUnit - 1) / chunksPerUnit
         let nextUnit = Atomic<Int>(0)
         let bytesDone = Atomic<Int64>(0)
         let failure = Locked<FileScanError?>(nil)
@@ -134,8 +151,8 @@ public enum FileScan {
             while failure.withLock({ $0 == nil }) {
                 let unit = nextUnit.wrappingAdd(1, ordering: .relaxed).oldValue
                 guard unit < units else { return }
-                let first = ChunkIndex(unit * chunksPerUnit)
-                let last = ChunkIndex(min(layout.chunkCount, (unit + 1) * chunksPerUnit) - 1)
+                let first = ChunkIndex(chunks.lowerBound + unit * chunksPerUnit)
+                let last = ChunkIndex(min(chunks.upperBound, chunks.lowerBound + (unit + 1) * chunksPerUnit) - 1)
                 var offset = layout.range(of: first).offset
                 let end = layout.range(of: last).end
                 var digester = ChunkDigester(layout: layout, startingAt: first)

@@ -71,7 +71,8 @@ import UploadKit
 extension FileScanTests {
     /// Whatever was hashed before (whole chunks, part of one, all, nothing),
     /// carrying it on gives the whole file's SHA-256 and every chunk's XXH3.
-    @Test(arguments: [0, 1, 65_536, 100_000, 5 * 65_536 + 777], [65_536, 2 << 20])
+    /// (Whole chunks are read apart, on two threads, for their XXH3 only.)
+    @Test(arguments: [0, 1, 65_536, 100_000, 3 * 65_536, 5 * 65_536, 5 * 65_536 + 777], [65_536, 2 << 20])
     func carryingOnAPartialSHA256GivesTheWholeFilesDigest(hashedBefore: Int, blockSize: Int) throws {
         let directory = try TemporaryDirectory()
         defer { directory.remove() }
