@@ -4,7 +4,7 @@ DATA_DIR ?= ./uploads
 HOST ?= 127.0.0.1
 PORT ?= 8080
 
-.PHONY: deps test-deps build serve test lint format test-sanitizers fuzz bench clean
+.PHONY: deps test-deps build serve completions test lint format test-sanitizers fuzz bench clean
 
 deps:
 	@scripts/install-deps.sh
@@ -19,6 +19,16 @@ build: deps
 
 serve: build
 	.build/release/uploadverify serve --data-dir $(DATA_DIR) --host $(HOST) --port $(PORT)
+
+# Shell completion scripts and the man page, from the release binary, into
+# .build/share (copy them where your shell and man look: see the README).
+SHARE_DIR ?= .build/share
+completions: build
+	mkdir -p $(SHARE_DIR)/bash-completion $(SHARE_DIR)/zsh $(SHARE_DIR)/fish $(SHARE_DIR)/man/man1
+	.build/release/uploadverify completions bash > $(SHARE_DIR)/bash-completion/uploadverify
+	.build/release/uploadverify completions zsh > $(SHARE_DIR)/zsh/_uploadverify
+	.build/release/uploadverify completions fish > $(SHARE_DIR)/fish/uploadverify.fish
+	.build/release/uploadverify manual > $(SHARE_DIR)/man/man1/uploadverify.1
 
 # Every test: unit tests and end-to-end tests of the built binary, a short
 # random kill loop (scripts/kill-loop.sh ROUNDS runs a long one), then the

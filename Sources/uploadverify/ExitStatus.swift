@@ -53,6 +53,7 @@ enum ExitStatus: Int32 {
             case .endedEarly: (.failure, error.description)
             }
         case let error as ClientError: (status(of: error), error.description)
+        case let error as DownloadError: (status(of: error), error.description)
         case let error as UploadError: (.failure, error.description)
         case let error as TLSSetupError: (.badInput, error.description)
         case let error as CrashSwitchError: (.badInput, error.description)
@@ -63,11 +64,21 @@ enum ExitStatus: Int32 {
     private static func status(of error: ClientError) -> ExitStatus {
         switch error {
         case .notAnUploadURL, .notAServerURL, .sizeMismatch: .badInput
-        case .fileChanged, .sha256Mismatch, .cannotRepair: .integrityProblem
+        case .fileChanged, .sha256Mismatch, .cannotRepair, .chunkArrivedWrong: .integrityProblem
         case .local(let io): status(of: io)
         case .server(_, _, _) where ["chunks-corrupt", "sha256-mismatch", "data-size-mismatch"].contains(error.problemSlug ?? ""):
             .integrityProblem
         case .server, .unreachable, .badAnswer: .failure
+        }
+    }
+
+    /// An upload with nothing confirmed to give is an integrity problem left
+    /// (as a damaged or incomplete repair source is); an output the download
+    /// must not take over is bad input.
+    private static func status(of error: DownloadError) -> ExitStatus {
+        switch error {
+        case .notComplete, .changedOnDisk: .integrityProblem
+        case .wouldOverwrite, .notAFile: .badInput
         }
     }
 

@@ -12,7 +12,8 @@ struct UploadVerify: AsyncParsableCommand {
             """,
         version: "0.1.0",
         subcommands: [
-            Serve.self, Upload.self, Status.self, MapCommand.self, Diff.self, Verify.self, Audit.self, Repair.self,
+            Serve.self, Upload.self, Download.self, Status.self, ListUploads.self, Delete.self, MapCommand.self, Diff.self, Verify.self, Audit.self,
+            Repair.self, Completions.self, Manual.self,
         ]
     )
 

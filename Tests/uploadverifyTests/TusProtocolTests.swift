@@ -22,7 +22,7 @@ import UploadKit
     static let smallPart = 30_000
     static let tinySize = 1_000
     static let token = "s3cret"
-    static let offered = ["creation", "creation-with-upload", "termination", "expiration", "checksum"]
+    static let offered = ["creation", "creation-with-upload", "termination", "expiration", "checksum", "concatenation"]
     /// The protocol's own example.
     static let metadata = "filename d29ybGRfZG9taW5hdGlvbl9wbGFuLnBkZg==,is_confidential"
     /// The bad-input table's witness: 20 MiB, 9 MiB of it appended (chunk 0 verified, chunk 1 begun).
@@ -77,7 +77,7 @@ import UploadKit
             Must("options", "each extension offered MUST be in Tus-Extension", .lists("tus-extension", Self.offered)),
             Must(
                 "options", "Tus-Extension names no extension that is not offered",
-                .listsNone("tus-extension", ["creation-defer-length", "concatenation", "concatenation-unfinished", "checksum-trailer"])),
+                .listsNone("tus-extension", ["creation-defer-length", "concatenation-unfinished", "checksum-trailer"])),
             Must("options", "Tus-Max-Size is the hard limit, --max-upload-size", .header("tus-max-size", String(Self.maxUploadSize))),
             Must(
                 "options", "Tus-Checksum-Algorithm MUST be in the OPTIONS answer, and sha1 MUST be supported",
@@ -297,9 +297,12 @@ import UploadKit
             post("Upload-Metadata member of three parts", [length10, ("Upload-Metadata", "a YQ== Yg==")], 400, "invalid-header"),
             post("Upload-Metadata sha256 that is no digest", [length10, ("Upload-Metadata", "sha256 bm90IGEgZGlnZXN0")], 400, "invalid-header"),
             post("Repr-Digest malformed", [length10, ("Repr-Digest", "sha-256=notbase64")], 400, "invalid-header"),
-            // concatenation is not offered
-            post("Upload-Concat partial", [length10, ("Upload-Concat", "partial")], 400, "concatenation-unsupported"),
-            post("Upload-Concat final", [("Upload-Concat", "final;/files/a /files/b")], 400, "concatenation-unsupported"),
+            // concatenation (tests of its own in TusConcatenationTests): what is refused from the head
+            post("Upload-Concat neither partial nor final", [length10, ("Upload-Concat", "whole")], 400, "invalid-header"),
+            post("Upload-Concat final of no URL", [("Upload-Concat", "final;")], 400, "invalid-header"),
+            post("Upload-Concat final of ids that are no uploads", [("Upload-Concat", "final;/files/a /files/b")], 404, "upload-not-found"),
+            post("Upload-Concat final of unknown uploads", [("Upload-Concat", "final;\(unknown) \(unknown)")], 404, "upload-not-found"),
+            post("Upload-Concat final with Upload-Length", [length10, ("Upload-Concat", "final;\(unknown)")], 400, "invalid-header"),
             // creation-with-upload: refused once the upload exists (its Location is in the answer)
             post(
                 "creation-with-upload, body longer than Upload-Length", [("Upload-Length", "1000"), stream],

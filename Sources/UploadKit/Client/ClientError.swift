@@ -14,6 +14,9 @@ public enum ClientError: Error, Sendable, CustomStringConvertible {
     /// A repair cannot reach a confirmed SHA-256 (a damaged source, a server
     /// chunk verified with other bytes, a geometry that differs).
     case cannotRepair(String)
+    /// A chunk fetched from a server hashed to another XXH3 than the one the
+    /// server recorded for it, on every attempt. Its bytes were not written.
+    case chunkArrivedWrong(index: ChunkIndex, range: ByteRange, expected: XXH3Digest, actual: XXH3Digest, attempts: Int)
 
     public var description: String {
         switch self {
@@ -37,6 +40,9 @@ public enum ClientError: Error, Sendable, CustomStringConvertible {
             return error.description
         case .cannotRepair(let reason):
             return "cannot repair: \(reason)"
+        case .chunkArrivedWrong(let index, let range, let expected, let actual, let attempts):
+            return
+                "chunk \(index) (\(range), \(range.length) bytes) arrived with xxh3 \(actual) instead of the server's \(expected) on each of \(attempts) attempts, so it was not written: the server's copy is damaged (check with 'uploadverify verify URL') or something on the way changes the bytes"
         }
     }
 

@@ -14,6 +14,8 @@ public struct RepairOutcome: Sendable {
 /// and touches nothing, when SOURCE is damaged too or is another file.
 public struct Repairer: Sendable {
     public var concurrency = 3
+    /// Fetches per chunk for a pull (see `ChunkFetcher`).
+    public var attempts = 3
 
     public init() {}
 
@@ -69,10 +71,15 @@ public struct Repairer: Sendable {
         defer { try? file.close() }
         if try file.size() != remote.layout.fileSize.bytes { try file.resize(to: remote.layout.fileSize.bytes) }
         let local = try await Self.map(file, layout: remote.layout, computeSHA256: false)
-        let ranges = try ChunkMapDiff.differences(local, remote).map(\.range)
+        // Each chunk is checked against the server's XXH3 before it is
+        // written (`ChunkFetcher`, shared with `download`): a byte flipped on
+        // the way is fetched again, never written over the local copy.
+        let chunks = try ChunkMapDiff.differences(local, remote).map { Chunk(index: $0.index, range: $0.range, digest: remote[$0.index].digest!) }
+        let fetcher = ChunkFetcher(client: client, url: url, file: file, attempts: attempts)
         let moved = SentCounter()
-        try await WorkerQueue(concurrency: concurrency).run(AsyncStream(ranges)) { range in
-            moved.add(try await client.download(url, range: range, into: file))
+        try await WorkerQueue(concurrency: concurrency).run(AsyncStream(chunks)) { chunk in
+            try await fetcher.fetch(chunk)
+            moved.add(chunk.range.length)
         }
         try Self.sync(file)
         let repaired = try await Self.map(file, layout: remote.layout, computeSHA256: true).status.sha256!

@@ -42,7 +42,7 @@ public final class UploadClient: Sendable {
         let body: ByteBuffer
     }
 
-    private func send(
+    func send(
         _ method: HTTPMethod, _ url: String, headers: [(String, String)] = [], body: HTTPClientRequest.Body? = nil
     ) async throws(ClientError) -> Answer {
         var request = HTTPClientRequest(url: url)
@@ -65,7 +65,7 @@ public final class UploadClient: Sendable {
     }
 
     /// A failing answer as an error: the problem's type and detail when it has one.
-    private func failure(_ answer: Answer) -> ClientError {
+    func failure(_ answer: Answer) -> ClientError {
         struct ProblemBody: Decodable {
             let type: String?
             let detail: String?
@@ -129,9 +129,10 @@ public final class UploadClient: Sendable {
         }
     }
 
-    /// Streams bytes `range` of a complete upload into `file` at the same
-    /// offset, as they arrive; answers the bytes written.
-    public func download(_ url: UploadURL, range: ByteRange, into file: OwnedDescriptor) async throws(ClientError) -> Int64 {
+    /// Bytes `range` of a complete upload, gathered into one buffer of the
+    /// range's length (never more is held, nor accepted), and not written
+    /// anywhere: the caller checks them first (see `ChunkFetcher`).
+    public func fetch(_ url: UploadURL, range: ByteRange) async throws(ClientError) -> ByteBuffer {
         var request = HTTPClientRequest(url: url.description + "/data")
         request.headers.add(name: "Range", value: "bytes=\(range.offset)-\(range.lastByte)")
         if let token { request.headers.add(name: "Authorization", value: "Bearer \(token)") }
@@ -141,21 +142,20 @@ public final class UploadClient: Sendable {
                 let body = try await response.body.collect(upTo: Self.maximumAnswer)
                 throw failure(Answer(status: Int(response.status.code), headers: [:], body: body))
             }
-            var offset = range.offset
-            for try await buffer in response.body {
-                guard offset + Int64(buffer.readableBytes) <= range.end else { throw ClientError.badAnswer("more bytes than the range asked for") }
-                let at = offset
-                try await NIOThreadPool.singleton.runIfActive {
-                    try buffer.withUnsafeReadableBytes { bytes throws(IOError) in try file.writeAll(toAbsoluteOffset: at, bytes) }
+            let length = Int(range.length)
+            var received = ByteBufferAllocator().buffer(capacity: length)
+            for try await piece in response.body {
+                guard received.readableBytes + piece.readableBytes <= length else {
+                    throw ClientError.badAnswer("more bytes than \(range) asked for")
                 }
-                offset += Int64(buffer.readableBytes)
+                received.writeImmutableBuffer(piece)
             }
-            guard offset == range.end else { throw ClientError.badAnswer("the download of \(range) ended after \(offset - range.offset) bytes") }
-            return range.length
+            guard received.readableBytes == length else {
+                throw ClientError.badAnswer("the download of \(range) ended after \(received.readableBytes) bytes")
+            }
+            return received
         } catch let error as ClientError {
             throw error
-        } catch let error as IOError {
-            throw .local(error)
         } catch {
             throw .unreachable(url.server, reason: Self.reason(error))
         }

@@ -9,7 +9,8 @@ public enum TusFields {
     /// The one version of tus this server speaks.
     public static let version = "1.0.0"
     /// Not creation-defer-length: a chunk map needs the length up front.
-    public static let extensions = ["creation", "creation-with-upload", "termination", "expiration", "checksum"]
+    /// Nor concatenation-unfinished: a final upload is made of complete parts.
+    public static let extensions = ["creation", "creation-with-upload", "termination", "expiration", "checksum", "concatenation"]
     public static let offsetMediaType = "application/offset+octet-stream"
 
     /// `Upload-Checksum: ALGORITHM BASE64`.
@@ -39,6 +40,56 @@ public enum TusFields {
         guard let hex = String(data: bytes, encoding: .utf8), let digest = try? SHA256Digest(hex: hex) else { throw .malformedSHA256 }
         return digest
     }
+
+    /// `Upload-Concat` at creation: `partial`, or `final;URL URL …` (no
+    /// space after the semicolon needed, spaces between URLs). Each URL is
+    /// absolute (`http://HOST/files/ID`, the host not looked at: behind a
+    /// proxy it may be any) or a path (`/files/ID`, or with any prefix
+    /// before `/files/`), and names an upload by its last segment; whether
+    /// that is an id, and an upload's, is for the caller to find.
+    public static func concatenation(_ value: String) throws(TusFieldError) -> TusConcatenation {
+        if value == "partial" { return .partial }
+        guard value.hasPrefix("final;") else { throw .malformedConcatenation(value) }
+        var names = [String]()
+        for url in value.dropFirst("final;".count).split(separator: " ", omittingEmptySubsequences: true) {
+            guard let name = uploadName(inURL: url) else { throw .malformedConcatenation(value) }
+            names.append(name)
+        }
+        guard !names.isEmpty else { throw .malformedConcatenation(value) }
+        return .final(names)
+    }
+
+    /// The `Upload-Concat` a `HEAD` answers: `partial`, or `final;` and
+    /// the parts as paths of this server.
+    public static func concatenationValue(_ role: ConcatenationRole) -> String {
+        switch role {
+        case .partial: "partial"
+        case .final(let parts): "final;" + parts.map { "/files/\($0)" }.joined(separator: " ")
+        }
+    }
+
+    /// The segment after `/files/` at the end of a URL's path (a trailing `/` allowed).
+    private static func uploadName(inURL url: Substring) -> String? {
+        var path = url
+        if let scheme = url.firstRange(of: "://") {
+            let rest = url[scheme.upperBound...]
+            guard let slash = rest.firstIndex(of: "/") else { return nil }
+            path = rest[slash...]
+        }
+        guard !path.contains("?"), !path.contains("#") else { return nil }
+        var segments = path.split(separator: "/", omittingEmptySubsequences: false)
+        if segments.count > 1, segments.last?.isEmpty == true { segments.removeLast() }
+        guard segments.count >= 2, segments[segments.count - 2] == "files", let name = segments.last, !name.isEmpty else { return nil }
+        return String(name)
+    }
+}
+
+/// What `Upload-Concat` asks of a creation.
+public enum TusConcatenation: Sendable, Hashable {
+    case partial
+    /// The partial uploads to concatenate, in order, each by the last
+    /// segment of its URL (not yet checked to be an id).
+    case final([String])
 }
 
 public enum TusFieldError: Error, Equatable, CustomStringConvertible {
@@ -46,6 +97,7 @@ public enum TusFieldError: Error, Equatable, CustomStringConvertible {
     case unknownAlgorithm(String)
     case notANumber(name: String, value: String)
     case malformedSHA256
+    case malformedConcatenation(String)
 
     public var description: String {
         switch self {
@@ -57,6 +109,8 @@ public enum TusFieldError: Error, Equatable, CustomStringConvertible {
             "\(name) '\(value)' is not a decimal byte count"
         case .malformedSHA256:
             "Upload-Metadata's sha256 is neither 64 hex digits nor 32 bytes, base64-encoded"
+        case .malformedConcatenation(let value):
+            "Upload-Concat '\(value)' is neither 'partial' nor 'final;' and the partial uploads' URLs, separated by spaces, each ending in /files/ID"
         }
     }
 }

@@ -86,6 +86,17 @@ extension Problem {
                 headers: [.contentRange: "bytes */\(size)"])
         case .damagedMap:
             self.init(.internalServerError, "chunk-map-damaged", title: "Chunk map damaged", detail: error.description)
+        case .reservedMetadataKey, .metadataTooLong:
+            // As `badHeader` makes it: the client's Upload-Metadata is what to change.
+            self.init(.badRequest, "invalid-header", title: "Invalid Upload-Metadata", detail: error.description)
+        case .partNotFound:
+            self.init(.notFound, "upload-not-found", title: "No such partial upload", detail: error.description)
+        case .notAPartial:
+            self.init(.badRequest, "not-a-partial-upload", title: "Not a partial upload", detail: error.description)
+        case .partIncomplete:
+            self.init(.badRequest, "partial-upload-incomplete", title: "Partial upload not complete", detail: error.description)
+        case .partDamaged:
+            self.init(.unprocessableContent, "partial-upload-damaged", title: "Partial upload damaged on disk", detail: error.description)
         case .storage(let io) where io.isOutOfSpace:
             self.init(.init(code: 507, reasonPhrase: "Insufficient Storage"), "insufficient-storage", title: "Disk full", detail: error.description)
         case .storage:

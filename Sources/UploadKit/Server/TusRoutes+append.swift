@@ -5,21 +5,19 @@ import NIOCore
 
 extension TusRoutes {
     /// `POST /files/`: creation, and creation-with-upload when the request
-    /// carries a body of `application/offset+octet-stream`.
+    /// carries a body of `application/offset+octet-stream`; with
+    /// `Upload-Concat`, of a partial upload, or of a final one
+    /// (`TusRoutes+concatenate.swift`).
     @Sendable func create(_ request: Request, context: UploadRequestContext) async throws -> Response {
         if Self.isResumableUploadRequest(request) { return try await createResumable(request, context: context) }
-        if request.headers[.uploadConcat] != nil {
-            throw Problem(
-                .badRequest, "concatenation-unsupported", title: "Concatenation not supported",
-                detail: "this server does not offer tus's concatenation extension yet (see Tus-Extension); upload the file as one"
-            ).closingConnection()
-        }
+        let concatenation = try request.headers[.uploadConcat].map { text in try parsed { try TusFields.concatenation(text) } }
         if request.headers[.uploadDeferLength] != nil {
             throw Problem.badHeader(
                 "Upload-Defer-Length",
                 "Upload-Defer-Length is not supported (see Tus-Extension): a chunk map needs the length up front; send Upload-Length alone"
             ).closingConnection()
         }
+        if case .final(let parts) = concatenation { return try await createFinal(request, parts: parts) }
         guard let lengthText = request.headers[.uploadLength] else {
             let detail =
                 request.headers[.uploadDeferLength] != nil
@@ -28,31 +26,16 @@ extension TusRoutes {
             throw Problem.badHeader("Upload-Length", detail).closingConnection()
         }
         let length = try parsed { try TusFields.byteCount(lengthText, name: "Upload-Length") }
-        guard length <= maxUploadSize.bytes else {
-            var problem = Problem(UploadError.tooLarge(size: length, limit: maxUploadSize.bytes))
-            problem.headers[.tusMaxSize] = String(maxUploadSize.bytes)
-            throw problem.closingConnection()
-        }
-        let metadata = request.headers[.uploadMetadata] ?? ""
-        do { _ = try UploadMetadata.validate(metadata) } catch {
-            throw Problem.badHeader("Upload-Metadata", error.description).closingConnection()
-        }
-        var expected = try parsed { try TusFields.announcedSHA256(inMetadata: metadata) }
-        if let text = request.headers[.reprDigest] {
-            let given: SHA256Digest?
-            do { given = try DigestField.parse(text).sha256 } catch {
-                throw Problem.badHeader("Repr-Digest", error.description).closingConnection()
-            }
-            if let given, let announced = expected, given != announced {
-                throw Problem.badHeader(
-                    "Repr-Digest", "Repr-Digest's sha-256 (\(given)) differs from Upload-Metadata's sha256 (\(announced)): give one SHA-256"
-                ).closingConnection()
-            }
-            expected = given ?? expected
-        }
+        guard length <= maxUploadSize.bytes else { throw tooLarge(UploadError.tooLarge(size: length, limit: maxUploadSize.bytes)).closingConnection() }
+        let (metadata, expected) = try announced(request)
         let withUpload = request.headers[.contentType].map(isOffsetStream) ?? false
         let checksum = withUpload ? try request.headers[.uploadChecksum].map { text in try parsed { try TusFields.checksum(text) } } : nil
-        let snapshot = try await store.create(length: ByteCount(length), chunkSize: nil, expectedSHA256: expected, metadata: metadata)
+        let snapshot: UploadSnapshot
+        if concatenation == .partial {
+            snapshot = try await store.createPartial(length: ByteCount(length), chunkSize: nil, expectedSHA256: expected, metadata: metadata)
+        } else {
+            snapshot = try await store.create(length: ByteCount(length), chunkSize: nil, expectedSHA256: expected, metadata: metadata)
+        }
         metrics.uploadsCreated.increment()
         let location = "/files/\(snapshot.id)"
         do {
@@ -70,6 +53,36 @@ extension TusRoutes {
         } catch let problem as Problem {
             throw Self.naming(location, problem)
         }
+    }
+
+    /// `Upload-Metadata`, checked, and the SHA-256 announced by its `sha256`
+    /// or by `Repr-Digest` (the two must agree).
+    func announced(_ request: Request) throws -> (metadata: String, expected: SHA256Digest?) {
+        let metadata = request.headers[.uploadMetadata] ?? ""
+        do { _ = try UploadMetadata.validate(metadata) } catch {
+            throw Problem.badHeader("Upload-Metadata", error.description).closingConnection()
+        }
+        var expected = try parsed { try TusFields.announcedSHA256(inMetadata: metadata) }
+        if let text = request.headers[.reprDigest] {
+            let given: SHA256Digest?
+            do { given = try DigestField.parse(text).sha256 } catch {
+                throw Problem.badHeader("Repr-Digest", error.description).closingConnection()
+            }
+            if let given, let inMetadata = expected, given != inMetadata {
+                throw Problem.badHeader(
+                    "Repr-Digest", "Repr-Digest's sha-256 (\(given)) differs from Upload-Metadata's sha256 (\(inMetadata)): give one SHA-256"
+                ).closingConnection()
+            }
+            expected = given ?? expected
+        }
+        return (metadata, expected)
+    }
+
+    /// `413 upload-too-large`, with the limit as tus names it.
+    func tooLarge(_ error: UploadError) -> Problem {
+        var problem = Problem(error)
+        problem.headers[.tusMaxSize] = String(maxUploadSize.bytes)
+        return problem
     }
 
     /// `PATCH /files/{id}`: bytes at the upload's offset, in place.
@@ -100,7 +113,16 @@ extension TusRoutes {
         let checksum = try request.headers[.uploadChecksum].map { text in try parsed { try TusFields.checksum(text) } }
         // Refused before the body is read when the answer is already known;
         // the store decides again under the upload's locks.
-        let map = try await store.snapshot(id).map
+        let snapshot = try await store.snapshot(id)
+        if case .final = snapshot.concatenation {
+            throw Problem(
+                .forbidden, "final-upload", title: "A final upload takes no appends",
+                detail:
+                    "this upload is the concatenation of partial uploads (its HEAD names them in Upload-Concat): its bytes are theirs;"
+                    + " create a new final upload to change them"
+            ).closingConnection()
+        }
+        let map = snapshot.map
         let size = map.layout.fileSize.bytes
         if map.status.state != .complete, offset != map.appendOffset {
             throw offsetConflict(UploadError.offsetMismatch(given: offset, expected: map.appendOffset), offset: map.appendOffset)
@@ -214,6 +236,7 @@ extension TusRoutes {
             case .malformedChecksum, .unknownAlgorithm: name = "Upload-Checksum"
             case .notANumber(let field, _): name = field
             case .malformedSHA256: name = "Upload-Metadata"
+            case .malformedConcatenation: name = "Upload-Concat"
             }
             throw Problem.badHeader(name, error.description).closingConnection()
         }

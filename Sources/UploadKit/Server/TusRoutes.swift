@@ -9,7 +9,8 @@ import Foundation
 #endif
 
 /// tus 1.0.0 at `/files/` (tusd's default path), with the extensions
-/// creation, creation-with-upload, termination, expiration and checksum,
+/// creation, creation-with-upload, termination, expiration, checksum and
+/// concatenation (`TusRoutes+concatenate.swift`),
 /// and the IETF resumable-upload draft on the same resources
 /// (`TusRoutes+resumable.swift`), on the same store as the native API: an upload a tus client sends is
 /// the native upload of the same id, its chunks verified as the appends
@@ -58,9 +59,17 @@ struct TusRoutes: Sendable {
         }
         var headers = uploadHeaders(snapshot)
         headers[.uploadLength] = String(snapshot.layout.fileSize.bytes)
-        if !snapshot.map.header.metadata.isEmpty { headers[.uploadMetadata] = snapshot.map.header.metadata }
+        let metadata = snapshot.clientMetadata
+        if !metadata.isEmpty { headers[.uploadMetadata] = metadata }
         if snapshot.state == .complete, let sha256 = snapshot.map.status.sha256 {
             headers[.reprDigest] = DigestField(sha256: sha256).headerValue
+        }
+        if let role = snapshot.concatenation {
+            headers[.uploadConcat] = TusFields.concatenationValue(role)
+            // tus: no Upload-Offset for a final upload until its concatenation
+            // is done. One that is not complete failed (a crash mid-way, or an
+            // audit since): it never resumes, and a client makes a new one.
+            if case .final = role, snapshot.state != .complete { headers[.uploadOffset] = nil }
         }
         return Response(status: .ok, headers: headers)
     }

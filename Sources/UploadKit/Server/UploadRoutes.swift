@@ -21,6 +21,7 @@ struct UploadRoutes: Sendable {
     func register(on router: Router<UploadRequestContext>) {
         let uploads = router.group("uploads")
         uploads.post(use: create)
+        uploads.get(use: listUploads)
         uploads.put(":id", use: putChunk)
         uploads.head(":id", use: handshake)
         uploads.get(":id", use: status)

@@ -6,7 +6,7 @@ import Glibc
 import Darwin
 #endif
 
-/// A named point of a chunk write or an append where a test-only probe
+/// A named point of a chunk write, an append or a concatenation where a test-only probe
 /// stops the store as a crash would, to prove that a crash there loses
 /// nothing acknowledged and verifies nothing unfinished.
 public enum CrashPoint: String, Sendable, CaseIterable {
@@ -22,6 +22,9 @@ public enum CrashPoint: String, Sendable, CaseIterable {
     case afterAppendEntry = "after-append-entry"
     /// An append recorded its new offset, before answering.
     case afterAppendOffset = "after-append-offset"
+    /// A concatenation copied its parts' bytes into the new upload (and
+    /// synced them), before hashing them and writing its map complete.
+    case afterConcatenateCopy = "after-concatenate-copy"
 
     /// The points a chunk `PUT` passes.
     public static let inChunkWrite: [CrashPoint] = [.afterDataWrite, .afterDataSync, .afterMapEntry, .beforeResponse]

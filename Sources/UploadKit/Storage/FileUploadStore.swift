@@ -121,6 +121,13 @@ public final class FileUploadStore: UploadStore {
     // MARK: Create
 
     public func create(length: ByteCount, chunkSize: ByteCount?, expectedSHA256: SHA256Digest?, metadata: String) async throws -> UploadSnapshot {
+        // A concatenation's role is recorded in the metadata (see ConcatenationRecord): a client may not forge one.
+        if ConcatenationRecord.isNamed(in: metadata) { throw UploadError.reservedMetadataKey(ConcatenationRecord.key) }
+        return try await create(length: length, chunkSize: chunkSize, expectedSHA256: expectedSHA256, recording: metadata)
+    }
+
+    /// `create`, with `metadata` written to the map as given (the store's own records included).
+    func create(length: ByteCount, chunkSize: ByteCount?, expectedSHA256: SHA256Digest?, recording metadata: String) async throws -> UploadSnapshot {
         guard length <= options.maxUploadSize else { throw UploadError.tooLarge(size: length.bytes, limit: options.maxUploadSize.bytes) }
         let layout: ChunkLayout
         do throws(ChunkLayoutError) {

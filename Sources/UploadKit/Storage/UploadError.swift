@@ -38,6 +38,19 @@ public enum UploadError: Error, Sendable, CustomStringConvertible {
     case rangeOutsideFile(ByteRange, fileSize: Int64)
     /// The upload's chunk map cannot be read (its header is damaged).
     case damagedMap(ChunkMapError)
+    /// Metadata names the key the store records concatenations under.
+    case reservedMetadataKey(String)
+    /// The metadata and the store's record of a concatenation are, together, over the map's limit.
+    case metadataTooLong(bytes: Int, limit: Int)
+    /// A part named for a concatenation does not exist.
+    case partNotFound(UploadID)
+    /// A part named for a concatenation was not created as a partial upload.
+    case notAPartial(UploadID)
+    /// A part named for a concatenation is not complete.
+    case partIncomplete(UploadID, stored: Int64, length: Int64)
+    /// A part's bytes on disk no longer match its chunk map (these chunks;
+    /// none named when its data file is no longer its length).
+    case partDamaged(UploadID, chunks: [ChunkIndex])
     case storage(IOError)
 
     public var description: String {
@@ -98,6 +111,25 @@ public enum UploadError: Error, Sendable, CustomStringConvertible {
             return "\(range) is outside this \(size)-byte file"
         case .damagedMap(let error):
             return "this upload's chunk map cannot be read: \(error)"
+        case .reservedMetadataKey(let key):
+            return "the metadata key '\(key)' is reserved: the server records concatenations under it; use another key"
+        case .metadataTooLong(let bytes, let limit):
+            return
+                "the metadata and the list of partial uploads take \(bytes) bytes together, over the limit of \(limit): send less metadata or concatenate fewer partial uploads"
+        case .partNotFound(let id):
+            return "partial upload \(id) does not exist (deleted, expired, or never created): upload that part again and name the new one"
+        case .notAPartial(let id):
+            return "upload \(id) was not created as a partial upload, so it cannot be concatenated: create each part as a partial upload"
+        case .partIncomplete(let id, let stored, let length):
+            return
+                "partial upload \(id) is not complete (\(stored) of \(length) bytes stored): finish it (or repair it, if it is damaged), then concatenate"
+        case .partDamaged(let id, let chunks):
+            guard !chunks.isEmpty else {
+                return "partial upload \(id)'s data file is no longer its length on disk: upload that part again, then concatenate"
+            }
+            let named = chunks.prefix(10).map(\.description).joined(separator: ", ") + (chunks.count > 10 ? " and \(chunks.count - 10) more" : "")
+            return
+                "partial upload \(id)'s chunks \(named) no longer hold the bytes they were verified with: audit it, send those chunks again, then concatenate"
         case .storage(let error):
             // The server's paths stay out of answers to clients; its log has them.
             let reason = "\(error.operation): \(error.errno.description)"

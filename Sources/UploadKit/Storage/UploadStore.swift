@@ -95,6 +95,12 @@ public protocol UploadStore: Sendable {
     /// The upload's map as of now.
     func snapshot(_ id: UploadID) async throws -> UploadSnapshot
 
+    /// A page of the uploads in the directory, by id ascending: those after
+    /// `cursor` (from the first when nil) whose state is `state` (any when
+    /// nil), at most `limit` (above 0). A map that cannot be read is listed
+    /// as `unreadable`; files that are not uploads are not listed.
+    func list(after cursor: UploadID?, limit: Int, state: ListedState?) async throws -> UploadPage
+
     /// The upload's geometry, which never changes (so it may be cached).
     func layout(_ id: UploadID) async throws -> ChunkLayout
 
@@ -144,6 +150,28 @@ public protocol UploadStore: Sendable {
 
     /// Removes incomplete uploads whose chunk map has not changed for `idle`; returns their ids.
     func expire(idleLongerThan idle: Duration) async throws -> [UploadID]
+
+    /// A new, empty upload recorded as a partial upload (see
+    /// `ConcatenationRole`): one that, once complete, may be concatenated
+    /// into others. Otherwise made, written and completed as `create`'s
+    /// uploads are. Throws as `create` does, and `.reservedMetadataKey`,
+    /// `.metadataTooLong`.
+    func createPartial(length: ByteCount, chunkSize: ByteCount?, expectedSHA256: SHA256Digest?, metadata: String) async throws -> UploadSnapshot
+
+    /// A new upload whose bytes are those of `parts`, in this order (a part
+    /// may be named more than once). Each part must be a partial upload and
+    /// complete; each is held under its `.upload` lock, shared, from its
+    /// check to the end of the copy, so none changes meanwhile, and none is
+    /// changed. The new upload (of `chunkSize`, or the default geometry) is
+    /// recorded as their concatenation, and returned complete: every chunk
+    /// verified and the SHA-256 read back from disk, equal to
+    /// `expectedSHA256` when one is given, and each part's bytes in it
+    /// checked against that part's chunk map. When it fails, the new upload
+    /// is removed (after a crash, it is left `receiving`, no chunk verified).
+    /// Throws `.partNotFound`, `.notAPartial`, `.partIncomplete`,
+    /// `.partDamaged`, `.tooLarge` (their total), `.sha256Mismatch`,
+    /// `.reservedMetadataKey`, `.metadataTooLong`, and as `create`.
+    func concatenate(_ parts: [UploadID], chunkSize: ByteCount?, expectedSHA256: SHA256Digest?, metadata: String) async throws -> UploadSnapshot
 }
 
 extension UploadStore {

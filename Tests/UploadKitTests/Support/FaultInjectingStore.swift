@@ -75,6 +75,10 @@ struct FaultInjectingStore: UploadStore {
 
     func snapshot(_ id: UploadID) async throws -> UploadSnapshot { try await base.snapshot(id) }
 
+    func list(after cursor: UploadID?, limit: Int, state: ListedState?) async throws -> UploadPage {
+        try await base.list(after: cursor, limit: limit, state: state)
+    }
+
     func chunkMapBytes(_ id: UploadID) async throws -> [UInt8] { try await base.chunkMapBytes(id) }
 
     func layout(_ id: UploadID) async throws -> ChunkLayout { try await base.layout(id) }
@@ -102,4 +106,12 @@ struct FaultInjectingStore: UploadStore {
     func delete(_ id: UploadID) async throws { try await base.delete(id) }
 
     func expire(idleLongerThan idle: Duration) async throws -> [UploadID] { try await base.expire(idleLongerThan: idle) }
+
+    func createPartial(length: ByteCount, chunkSize: ByteCount?, expectedSHA256: SHA256Digest?, metadata: String) async throws -> UploadSnapshot {
+        try await base.createPartial(length: length, chunkSize: chunkSize, expectedSHA256: expectedSHA256, metadata: metadata)
+    }
+
+    func concatenate(_ parts: [UploadID], chunkSize: ByteCount?, expectedSHA256: SHA256Digest?, metadata: String) async throws -> UploadSnapshot {
+        try await base.concatenate(parts, chunkSize: chunkSize, expectedSHA256: expectedSHA256, metadata: metadata)
+    }
 }

@@ -1,0 +1,195 @@
+import NIOPosix
+import SystemPackage
+
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
+import Foundation
+#endif
+
+public struct DownloadOutcome: Sendable {
+    public let path: String
+    /// The SHA-256 read back from the local disk, equal to the server's confirmed one.
+    public let sha256: SHA256Digest
+    public let chunksFetched: Int
+    public let bytesFetched: Int64
+    /// Chunks already on disk with the server's bytes (a download resumed,
+    /// or a file taken over with `force`), kept and not fetched.
+    public let chunksOnDisk: Int
+}
+
+/// Why a download does not start or does not end with a confirmed file.
+public enum DownloadError: Error, Sendable, CustomStringConvertible {
+    /// The upload is still receiving, or damaged: it has no bytes to vouch for.
+    case notComplete(UploadURL, state: UploadState, verified: Int, chunkCount: Int)
+    /// The output exists and is not a download of this upload.
+    case wouldOverwrite(String)
+    case notAFile(String)
+    /// A chunk written and checked no longer reads back with its digest.
+    case changedOnDisk(String, IntegrityFinding)
+
+    public var description: String {
+        switch self {
+        case .notComplete(let url, let state, let verified, let chunkCount):
+            if state == .damaged {
+                return
+                    "the upload at \(url) is damaged (an audit found changed chunks): repair it first with 'uploadverify repair \(url) --from GOOD-COPY'"
+            }
+            return
+                "the upload at \(url) is not complete (\(verified) of \(chunkCount) chunks received, no SHA-256 confirmed): download it once its upload has completed"
+        case .wouldOverwrite(let path):
+            return "\(path) exists and is not a download of this upload (no .chunkmap of it beside it): give another -o, or --force to overwrite it"
+        case .notAFile(let path):
+            return "\(path) is not a regular file: give another -o"
+        case .changedOnDisk(let path, let finding):
+            return "\(path) changed on disk while it was being downloaded (\(finding)): run the same download again"
+        }
+    }
+}
+
+/// `download URL [-o FILE]`: the chunks of a complete upload, fetched with
+/// ranged GETs through a worker queue (at most `concurrency` in flight),
+/// each checked against the server's XXH3 before it is written in place
+/// (`ChunkFetcher`), into a file created at its full size (sparse). Beside
+/// it, `FILE.chunkmap` (the upload's header, so a later run knows it is a
+/// download of the same upload) marks each chunk verified once its bytes
+/// are synced, so `verify FILE` works later without the server. Run again
+/// over a partial output, it re-hashes what is on disk and fetches only
+/// the chunks that do not have the server's digest. The end is the whole
+/// file's SHA-256, read back from the disk, against the server's confirmed one.
+public struct Downloader: Sendable {
+    public var concurrency = 3
+    /// Fetches per chunk (see `ChunkFetcher`).
+    public var attempts = 3
+    /// Take over an existing file that is not a download of this upload;
+    /// its chunks that already hold the upload's bytes are kept.
+    public var force = false
+
+    public init() {}
+
+    /// `requestedPath` nil saves under `defaultName(for:id:)`. Progress hears the bytes
+    /// already on disk as `alreadyOnServer` (what needs no transfer).
+    public func download(from url: UploadURL, to requestedPath: String?, client: UploadClient, progress: any UploadProgress) async throws -> DownloadOutcome {
+        let remote = try await client.chunkMap(url)
+        let layout = remote.layout
+        guard remote.status.state == .complete, let confirmed = remote.status.sha256, remote.chunks.allSatisfy(\.isVerified) else {
+            throw DownloadError.notComplete(url, state: remote.status.state, verified: remote.verifiedCount, chunkCount: layout.chunkCount)
+        }
+        let path = requestedPath ?? Self.defaultName(for: remote.header, id: url.id)
+        let mapPath = FilePath(path + ".chunkmap")
+        let (file, fresh) = try openOutput(path, mapPath: mapPath, header: remote.header)
+        defer { try? file.close() }
+        if try file.size() != layout.fileSize.bytes { try file.resize(to: layout.fileSize.bytes) }
+
+        // Nothing on disk is taken on trust, not even what an earlier run's
+        // map says: each chunk is re-hashed and kept only with the server's digest.
+        var onDisk: ChunkMap?
+        if !fresh { onDisk = try await Repairer.map(file, layout: layout, computeSHA256: false) }
+        var states = [ChunkState]()
+        states.reserveCapacity(layout.chunkCount)
+        for index in layout.indices {
+            if let digest = onDisk?[index].digest, digest == remote[index].digest {
+                states.append(.verified(digest))
+            } else {
+                states.append(.missing)
+            }
+        }
+        let local = ChunkMap(header: remote.header, status: ChunkMapStatus(state: .receiving), chunks: states)
+        // The chunks kept must be durable before the map first vouches for them.
+        try Repairer.sync(file)
+        try ChunkMapFile.write(local, to: mapPath)
+        let mapFile = try ChunkMapFile.open(mapPath, writable: true)
+        defer { try? mapFile.close() }
+
+        let wanted = local.indices(where: { !$0.isVerified }).map { Chunk(index: $0, range: layout.range(of: $0), digest: remote[$0].digest!) }
+        progress.started(totalBytes: layout.fileSize.bytes, alreadyOnServer: local.verifiedBytes, chunkCount: layout.chunkCount)
+        let fetcher = ChunkFetcher(
+            client: client, url: url, file: file, attempts: attempts,
+            onRetry: { index, error in progress.retrying(chunk: index, after: error) })
+        let fetched = SentCounter()
+        do {
+            try await WorkerQueue(concurrency: concurrency).run(AsyncStream(wanted)) { chunk in
+                try await fetcher.fetch(chunk)
+                // As on the server: a chunk's bytes reach the disk before its
+                // entry says `verified`, so that a crash never leaves the map
+                // vouching for bytes that were lost.
+                try await NIOThreadPool.singleton.runIfActive {
+                    try file.dataSync()
+                    try mapFile.write(.verified(chunk.digest), at: chunk.index)
+                }
+                fetched.add(chunk.range.length)
+                progress.chunkSent(bytes: chunk.range.length)
+            }
+        } catch {
+            // The entries written stay, for the next run to start from.
+            try? mapFile.sync()
+            throw error
+        }
+        try mapFile.sync()
+
+        var finished = local
+        for chunk in wanted { finished[chunk.index] = .verified(chunk.digest) }
+        let written = finished
+        // The file read back from the disk, as `verify FILE` reads it: every
+        // chunk's XXH3 again and the SHA-256, in one pass.
+        let report = try await NIOThreadPool.singleton.runIfActive {
+            try FileVerifier.verify(file, map: written, expectedSHA256: confirmed)
+        }
+        for case .corrupt(let index, _, let expected, _) in report.findings {
+            try mapFile.write(.corrupt(expected: expected), at: index)
+        }
+        if let damage = report.findings.first(where: { if case .sha256Mismatch = $0 { false } else { true } }) {
+            try? mapFile.sync()
+            throw DownloadError.changedOnDisk(path, damage)
+        }
+        // An expected SHA-256 was given, so one was computed.
+        let sha256 = report.actualSHA256!
+        guard sha256 == confirmed else { throw ClientError.sha256Mismatch(expected: sha256, actual: confirmed.description) }
+        try mapFile.write(ChunkMapStatus(state: .complete, sha256: sha256))
+        try mapFile.sync()
+        return DownloadOutcome(
+            path: path, sha256: sha256, chunksFetched: fetched.chunks, bytesFetched: fetched.bytes, chunksOnDisk: local.verifiedCount)
+    }
+
+    /// Opens the output for writing; `fresh` when it was created just now.
+    /// An existing file is taken over only when it is a download of this
+    /// upload (its `.chunkmap` has the upload's header), or with `force`.
+    private func openOutput(_ path: String, mapPath: FilePath, header: ChunkMapHeader) throws -> (file: OwnedDescriptor, fresh: Bool) {
+        let existing: OwnedDescriptor
+        do {
+            existing = try OwnedDescriptor.open(FilePath(path), .readWrite)
+        } catch let error as IOError where error.errno == .noSuchFileOrDirectory {
+            let created = try OwnedDescriptor.open(
+                FilePath(path), .readWrite, options: [.create, .exclusiveCreate], permissions: [.ownerReadWrite, .groupRead, .otherRead])
+            return (created, true)
+        }
+        guard try existing.status().type == .regular else { throw DownloadError.notAFile(path) }
+        if !force, Self.recordedHeader(at: mapPath) != header { throw DownloadError.wouldOverwrite(path) }
+        return (existing, false)
+    }
+
+    private static func recordedHeader(at path: FilePath) -> ChunkMapHeader? {
+        guard let map = try? ChunkMapFile.open(path) else { return nil }
+        defer { try? map.close() }
+        return map.header
+    }
+
+    /// The name a download is saved under when none is given, in the
+    /// current directory: the upload's `filename` metadata when it is a plain
+    /// file name, else the upload's id. The server does not get to choose
+    /// where a file lands: a name with a `/`, `.` or `..`, a control
+    /// character or bytes that are not UTF-8 is not taken.
+    public static func defaultName(for header: ChunkMapHeader, id: UploadID) -> String {
+        guard let pairs = try? UploadMetadata.validate(header.metadata),
+            let encoded = pairs.first(where: { $0.key == "filename" })?.value,
+            let decoded = Data(base64Encoded: encoded)
+        else { return id.rawValue }
+        let name = String(decoding: decoded, as: UTF8.self)
+        return isPlainName(name) ? name : id.rawValue
+    }
+
+    static func isPlainName(_ name: String) -> Bool {
+        guard !name.isEmpty, name != ".", name != "..", name.utf8.count <= 255, !name.hasSuffix(".chunkmap") else { return false }
+        return !name.unicodeScalars.contains { $0 == "/" || $0 == "\u{FFFD}" || $0.value < 0x20 || $0.value == 0x7F }
+    }
+}

@@ -1,0 +1,8 @@
+import HTTPTypes
+
+extension Problem {
+    /// 400 for a query that `GET /uploads` does not take, naming what it takes.
+    static func invalidQuery(_ error: UploadListQueryError) -> Problem {
+        Problem(.badRequest, "invalid-query", title: "Invalid query", detail: error.description)
+    }
+}

@@ -1,0 +1,80 @@
+import Foundation
+
+/// `scripts/fault_proxy.py` between the client and a `ServerProcess`, on
+/// 127.0.0.1 and a port the kernel picks: it counts the ranged
+/// `GET …/data` requests (how many at once, which ranges), can hold each
+/// answer, and can flip a byte of the answers to chosen ranges, as a bad
+/// link would, leaving the server's disk alone.
+final class FaultProxy {
+    static let script = Workspace.fixtures.deletingLastPathComponent().appendingPathComponent("scripts").appendingPathComponent("fault_proxy.py")
+
+    let process = Process()
+    private(set) var port = 0
+    private let output = Pipe()
+
+    /// `hold`: seconds each data answer waits before it is sent, so that
+    /// requests overlap. `corrupt`: a range's first byte to how many of its
+    /// answers get a flipped byte (-1: every one).
+    init(target: Int, hold: Double = 0, corrupt: [Int: Int] = [:]) throws {
+        var arguments = ["python3", Self.script.path, String(target)]
+        if hold > 0 { arguments += ["--hold", String(hold)] }
+        for (offset, times) in corrupt.sorted(by: { $0.key < $1.key }) { arguments += ["--corrupt", "\(offset):\(times)"] }
+        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        process.arguments = arguments
+        process.standardOutput = output
+        process.standardError = FileHandle.nullDevice
+        try process.run()
+        port = try readPort()
+    }
+
+    private func readPort() throws -> Int {
+        var text = ""
+        let deadline = Date().addingTimeInterval(20)
+        while Date() < deadline {
+            let data = output.fileHandleForReading.availableData
+            if data.isEmpty { break }
+            text += String(decoding: data, as: UTF8.self)
+            if let range = text.range(of: #"listening on 127\.0\.0\.1:(\d+)"#, options: .regularExpression) {
+                let match = String(text[range])
+                return Int(match.split(separator: ":").last!)!
+            }
+        }
+        throw ProxyStartFailure(output: text)
+    }
+
+    var base: String { "http://127.0.0.1:\(port)" }
+
+    /// The same upload URL, through the proxy.
+    func route(_ uploadURL: String) -> String {
+        guard let path = uploadURL.range(of: "/uploads/") else { return uploadURL }
+        return base + String(uploadURL[path.lowerBound...])
+    }
+
+    struct Stats {
+        /// The most data requests that were between arriving and being answered at once.
+        let peakInFlight: Int
+        /// Data requests answered.
+        let completed: Int
+        /// The `Range` of every data request, in the order they arrived.
+        let dataRanges: [String]
+    }
+
+    func stats() throws -> Stats {
+        let object = try json(String(decoding: try Curl.request("GET", base + "/_proxy/stats").body, as: UTF8.self))
+        return Stats(
+            peakInFlight: object["peakInFlight"] as? Int ?? -1, completed: object["completed"] as? Int ?? -1,
+            dataRanges: object["dataRanges"] as? [String] ?? [])
+    }
+
+    deinit {
+        if process.isRunning {
+            kill(process.processIdentifier, SIGKILL)
+            process.waitUntilExit()
+        }
+    }
+}
+
+struct ProxyStartFailure: Error, CustomStringConvertible {
+    let output: String
+    var description: String { "scripts/fault_proxy.py did not report its port; it printed:\n\(output)" }
+}
