@@ -4,7 +4,7 @@ DATA_DIR ?= ./uploads
 HOST ?= 127.0.0.1
 PORT ?= 8080
 
-.PHONY: deps test-deps build serve completions test lint format test-sanitizers fuzz bench clean
+.PHONY: deps test-deps build serve completions test test-cluster lint format test-sanitizers fuzz bench clean
 
 deps:
 	@scripts/install-deps.sh
@@ -31,8 +31,9 @@ completions: build
 	.build/release/uploadverify manual > $(SHARE_DIR)/man/man1/uploadverify.1
 
 # Every test: unit tests and end-to-end tests of the built binary, a short
-# random kill loop (scripts/kill-loop.sh ROUNDS runs a long one), then the
-# browser page's tests (in Chromium when it is installed).
+# random kill loop (scripts/kill-loop.sh ROUNDS runs a long one), the
+# browser page's tests (in Chromium when it is installed), then, as root
+# only, the cluster tests (test-cluster).
 # One test at a time: the end-to-end tests wait for the binary's processes
 # on the test's own thread, and in parallel, on 2 cores, they held every
 # thread of Swift's concurrency pool long enough (10 s and more) for a test
@@ -45,6 +46,21 @@ test: test-deps lint
 	python3 -B -m unittest discover -s Tests/scripts
 	UPLOADVERIFY_BIN=.build/debug/uploadverify scripts/kill-loop.sh 3
 	Tests/browser/run.sh .build/debug/uploadverify
+	@if [ "$$(id -u)" -eq 0 ]; then \
+	  $(MAKE) --no-print-directory test-cluster; \
+	else \
+	  echo "make test: the cluster tests (make test-cluster) skipped: they need root"; \
+	fi
+
+# Several nodes on one GlusterFS volume behind nginx (scripts/cluster.sh), as
+# root: Tests/cluster, each test class with a cluster of its own (up, the
+# tests, down, and a check that nothing of it is left). About 80 s here.
+# make test runs it when run as root. Env: UPLOADVERIFY_BINARY, and
+# CLUSTER_RACE_ROUNDS, CLUSTER_KILL_ROUNDS (see Tests/cluster/test_cluster.py).
+UPLOADVERIFY_BINARY ?= .build/debug/uploadverify
+test-cluster:
+	@scripts/install-deps.sh --cluster
+	UPLOADVERIFY_BINARY=$(UPLOADVERIFY_BINARY) python3 -B -m unittest discover -s Tests/cluster -v
 
 # The house style (.swift-format), checked in make test; `make format` applies it.
 SWIFT_SOURCES = Sources Tests Fuzz/Sources Package.swift

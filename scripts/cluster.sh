@@ -3,7 +3,7 @@
 # on this one machine (the layout of shared/GLUSTER.md):
 #
 #   scripts/cluster.sh up N [--binary PATH] [--dir DIR] [--port P] [-- SERVE-ARGS...]
-#   scripts/cluster.sh status | kill-node I | start-node I | down   [--dir DIR]
+#   scripts/cluster.sh status | kill-node I | start-node I | unmount-node I | remount-node I | down   [--dir DIR]
 #
 # `up N` makes a bridge uvc-br0 (10.213.9.1/24), a network namespace
 # uvc-store (10.213.9.2) running glusterd and the volume's one brick, and N
@@ -16,6 +16,10 @@
 # MOUNTS, ... (KEY=VALUE lines, lists space-separated).
 #
 # `kill-node I` SIGKILLs node I's serve, `start-node I` starts it again.
+# `unmount-node I` takes node I's mount away under its running serve (a lazy
+# umount; its glusterfs client then exits), as a lost mount would;
+# `remount-node I` mounts it again (after unmount-node, or after its
+# glusterfs client died and left a mount that answers ENOTCONN).
 # `down` stops and removes all of it, and is safe to run at any time, any
 # number of times (`up` runs it itself when it fails).
 #
@@ -64,7 +68,7 @@ case "$cmd" in
     up)
         [ $# -gt 0 ] || usage
         nodes=$1; shift ;;
-    kill-node | start-node)
+    kill-node | start-node | unmount-node | remount-node)
         [ $# -gt 0 ] || usage
         index=$1; shift ;;
     status | down) ;;
@@ -297,7 +301,7 @@ do_down() {
 # --- up -------------------------------------------------------------------
 
 write_env() {
-    local urls="" addrs="" nss="" pids="" mounts="" datas="" logs="" i
+    local urls="" addrs="" nss="" pids="" mounts="" datas="" logs="" clients="" i
     for ((i = 1; i <= nodes; i++)); do
         urls+="$(node_url "$i") "
         addrs+="$(node_addr "$i") "
@@ -306,6 +310,7 @@ write_env() {
         mounts+="$MNT/n$i "
         datas+="$MNT/n$i/uploads "
         logs+="$ND/n$i.log "
+        clients+="$(cat "$G/client-n$i.pid" 2>/dev/null || echo 0) "
     done
     cat >"$ENV_FILE.tmp" <<ENV
 CLUSTER_DIR=$dir
@@ -319,6 +324,7 @@ NODE_PIDS="${pids% }"
 MOUNTS="${mounts% }"
 DATA_DIRS="${datas% }"
 NODE_LOGS="${logs% }"
+CLIENT_PIDS="${clients% }"
 BINARY=$binary
 NGINX_PID=$(cat "$NX/nginx.pid" 2>/dev/null || echo 0)
 NGINX_ACCESS_LOG=$NX/logs/access.log
@@ -355,6 +361,27 @@ make_ns() { # make_ns NS ADDR
     ip -n "$ns" link set eth0 up
     # No default route: the namespace reaches the subnet and nothing else.
     if ip -n "$ns" route show default | grep -q .; then die "$ns has a default route"; fi
+}
+
+mounted() { grep -q " $MNT/n$1 fuse" /proc/mounts; }
+
+start_mount() { # start_mount I: node I's glusterfs client, in its namespace
+    local i=$1
+    mkdir -p "$MNT/n$i"
+    setsid nsenter --net="/run/netns/$(node_ns "$i")" glusterfs -N \
+        --volfile-server="$STORE_ADDR" --volfile-id="$VOLUME" --direct-io-mode=enable \
+        --log-file="$G/client-n$i.log" "$MNT/n$i" 9>&- </dev/null >>"$G/client-n$i.out" 2>&1 &
+    echo $! >"$G/client-n$i.pid"
+}
+
+wait_mounted() { # wait_mounted I: until /proc/mounts lists node I's mount
+    local i=$1 t
+    for ((t = 0; t < 100; t++)); do
+        mounted "$i" && return 0
+        alive "$(cat "$G/client-n$i.pid")" || { tail -n 20 "$G/client-n$i.log" >&9 || true; die "node $i's mount exited"; }
+        sleep 0.1
+    done
+    die "node $i's mount did not appear in 10 s (see $G/client-n$i.log)"
 }
 
 start_node() { # start_node I
@@ -474,21 +501,8 @@ VOL
     # A FUSE mount per node, entering only the node's network namespace so
     # that the mount is the host's too; direct I/O, so a read on one node
     # sees what another just wrote.
-    for ((i = 1; i <= nodes; i++)); do
-        mkdir -p "$MNT/n$i"
-        setsid nsenter --net="/run/netns/$(node_ns "$i")" glusterfs -N \
-            --volfile-server="$STORE_ADDR" --volfile-id="$VOLUME" --direct-io-mode=enable \
-            --log-file="$G/client-n$i.log" "$MNT/n$i" 9>&- </dev/null >"$G/client-n$i.out" 2>&1 &
-        echo $! >"$G/client-n$i.pid"
-    done
-    for ((i = 1; i <= nodes; i++)); do
-        for ((t = 0; t < 100; t++)); do
-            grep -q " $MNT/n$i fuse" /proc/mounts && break
-            alive "$(cat "$G/client-n$i.pid")" || { tail -n 20 "$G/client-n$i.log" >&9 || true; die "node $i's mount exited"; }
-            sleep 0.1
-        done
-        [ $t -lt 100 ] || die "node $i's mount did not appear in 10 s (see $G/client-n$i.log)"
-    done
+    for ((i = 1; i <= nodes; i++)); do start_mount "$i"; done
+    for ((i = 1; i <= nodes; i++)); do wait_mounted "$i"; done
     mkdir -p "$MNT/n1/uploads"
     for ((i = 2; i <= nodes; i++)); do
         for ((t = 0; t < 50; t++)); do [ -d "$MNT/n$i/uploads" ] && break; sleep 0.1; done
@@ -501,7 +515,7 @@ VOL
     # nginx, its own everything in $NX (never /etc/nginx, never the service).
     local upstreams=""
     for ((i = 1; i <= nodes; i++)); do
-        upstreams+="        server $(node_addr "$i"):$NODE_PORT max_fails=1 fail_timeout=2s;"$'\n'
+        upstreams+="        server $(node_addr "$i"):$NODE_PORT max_fails=0;"$'\n'
     done
     cat >"$NX/nginx.conf" <<CONF
 # Made by scripts/cluster.sh; removed by its down.
@@ -527,6 +541,12 @@ http {
     # even of one client connection, go to different nodes. No keepalive to
     # the nodes, so that a request to a killed node fails at connect (where
     # it can still go to another node) rather than on a stale connection.
+    # max_fails=0: no node is ever taken out of the rotation. A request that
+    # finds its node down (connection refused, at once on this machine) goes
+    # to the next one, and a restarted node is used again at once. With
+    # max_fails=1 fail_timeout=2s, two nodes killed and restarted within 2 s
+    # stayed marked failed, and a kill of the third then left nginx with "no
+    # live upstreams": 502 for every request for up to 2 s, nodes up or not.
     upstream uvc_nodes {
 $upstreams    }
 
@@ -621,6 +641,39 @@ do_start_node() {
     echo "node $index: $(node_url "$index")  pid $(cat "$ND/n$index.pid")"
 }
 
+do_unmount_node() {
+    load_settings
+    check_index
+    local pid
+    mounted "$index" || die "node $index's mount is not mounted"
+    # Lazy: the node's serve may have the volume open; it keeps running and
+    # finds its data directory gone (the empty mount point is all that is left).
+    umount -l "$MNT/n$index" || die "could not unmount $MNT/n$index"
+    pid=$(cat "$G/client-n$index.pid" 2>/dev/null || true)
+    if alive_as "$pid" glusterfs && ! wait_gone 5 "$pid"; then stop_pids 3 "$pid"; fi
+    echo 0 >"$G/client-n$index.pid"
+    write_env
+    echo "node $index: $MNT/n$index unmounted"
+}
+
+do_remount_node() {
+    load_settings
+    check_index
+    local pid t
+    # A mount still listed is one whose client died (ENOTCONN): taken off first.
+    if mounted "$index"; then
+        umount "$MNT/n$index" 2>/dev/null || umount -l "$MNT/n$index" || die "could not unmount $MNT/n$index"
+    fi
+    pid=$(cat "$G/client-n$index.pid" 2>/dev/null || true)
+    if alive_as "$pid" glusterfs; then stop_pids 3 "$pid"; fi
+    start_mount "$index"
+    wait_mounted "$index"
+    for ((t = 0; t < 50; t++)); do [ -d "$MNT/n$index/uploads" ] && break; sleep 0.1; done
+    [ -d "$MNT/n$index/uploads" ] || die "node $index's mount does not show uploads/"
+    write_env
+    echo "node $index: $MNT/n$index mounted again (client pid $(cat "$G/client-n$index.pid"))"
+}
+
 do_status() {
     load_settings
     local i pid ok=0 health
@@ -661,4 +714,6 @@ case "$cmd" in
     status) do_status ;;
     kill-node) do_kill_node ;;
     start-node) do_start_node ;;
+    unmount-node) do_unmount_node ;;
+    remount-node) do_remount_node ;;
 esac

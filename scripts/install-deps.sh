@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs the system packages the build needs, only when they are missing:
-# libxxhash-dev and libssl-dev (found through pkg-config), curl and python3
+# libxxhash-dev, libssl-dev and libisal-dev (Intel ISA-L's erasure codes, for
+# parity; found through pkg-config), curl and python3
 # for the end-to-end tests. With --browser (what `make test` asks for, through
 # `make test-deps`), also what the browser page's tests need: chromium,
 # chromedriver, node, tsc and Selenium; and tuspy 1.1.0 from PyPI, the real
@@ -31,6 +32,7 @@ need=()
 command -v pkg-config >/dev/null 2>&1 || need+=(pkg-config)
 pkg-config --exists libxxhash 2>/dev/null || need+=(libxxhash-dev)
 pkg-config --exists libcrypto 2>/dev/null || need+=(libssl-dev)
+pkg-config --exists libisal 2>/dev/null || need+=(libisal-dev)
 # The end-to-end tests drive the server with curl and small Python socket clients.
 command -v curl >/dev/null 2>&1 || need+=(curl)
 command -v python3 >/dev/null 2>&1 || need+=(python3)

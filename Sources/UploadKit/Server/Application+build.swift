@@ -36,7 +36,12 @@ public func buildRouter(store: any UploadStore, metrics: ServerMetrics, options:
     router.add(middleware: TusResumableMiddleware())
     router.add(middleware: ProblemMiddleware())
     if let token = options.token { router.add(middleware: BearerTokenMiddleware(token: token)) }
-    router.get("healthz") { _, _ in "ok\n" }
+    // 503 while the data directory cannot be reached, so that a balancer's
+    // health check takes the node out until its storage is back.
+    router.get("healthz") { _, _ in
+        try store.checkReachable()
+        return "ok\n"
+    }
     router.get("metrics") { _, _ in
         Response(
             status: .ok, headers: [.contentType: "text/plain; version=0.0.4"],

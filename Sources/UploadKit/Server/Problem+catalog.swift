@@ -97,11 +97,24 @@ extension Problem {
             self.init(.badRequest, "partial-upload-incomplete", title: "Partial upload not complete", detail: error.description)
         case .partDamaged:
             self.init(.unprocessableContent, "partial-upload-damaged", title: "Partial upload damaged on disk", detail: error.description)
+        case .storageUnreachable:
+            self = .storageUnreachable(error.description)
+        case .storage(let io) where io.isStorageUnreachable:
+            self = .storageUnreachable(error.description)
+        case .storage(let io) where io.isStaleHandle:
+            self.init(.notFound, "upload-not-found", title: "No such upload", detail: "the upload was deleted while this request used it")
         case .storage(let io) where io.isOutOfSpace:
             self.init(.init(code: 507, reasonPhrase: "Insufficient Storage"), "insufficient-storage", title: "Disk full", detail: error.description)
         case .storage:
             self.init(.internalServerError, "storage-error", title: "Storage error", detail: error.description)
         }
+    }
+
+    /// 503 with a `Retry-After`: a balancer or client tries another node, or again soon.
+    static func storageUnreachable(_ detail: String) -> Problem {
+        Problem(
+            .serviceUnavailable, "storage-unreachable", title: "The server's storage cannot be reached", detail: detail,
+            headers: [.retryAfter: "5"])
     }
 
     /// 416 with `Content-Range: bytes */LENGTH`, as RFC 9110 asks.

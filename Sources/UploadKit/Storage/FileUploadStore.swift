@@ -84,7 +84,9 @@ public final class FileUploadStore: UploadStore {
         do {
             return try await blocking { try OwnedDescriptor.open(self.dataPath(id), mode) }
         } catch let error as IOError {
-            throw error.errno == .noSuchFileOrDirectory ? UploadError.notFound : UploadError.storage(error)
+            guard error.errno == .noSuchFileOrDirectory || error.isStaleHandle else { throw UploadError.storage(error) }
+            try checkReachable()
+            throw UploadError.notFound
         }
     }
 
@@ -92,6 +94,14 @@ public final class FileUploadStore: UploadStore {
     /// `.storage` error (other errors pass as they are).
     func storage<T>(_ body: () throws -> T) throws -> T {
         do { return try body() } catch let error as IOError { throw UploadError.storage(error) }
+    }
+
+    /// Whether the data directory is there to be read: on a network
+    /// filesystem a lost mount leaves either an error (ENOTCONN) or, once
+    /// unmounted, the empty directory beneath it, where every upload would
+    /// look deleted. So a missing upload is only `notFound` while this holds.
+    public func checkReachable() throws {
+        if let problem = DataDirectory.unreachable(options.directory) { throw UploadError.storageUnreachable(problem) }
     }
 
     /// Runs blocking file work on the I/O pool.
@@ -103,7 +113,8 @@ public final class FileUploadStore: UploadStore {
     func openMap(_ id: UploadID, writable: Bool = false) throws -> ChunkMapFile {
         do {
             return try ChunkMapFile.open(mapPath(id), writable: writable)
-        } catch .io(let error) where error.errno == .noSuchFileOrDirectory {
+        } catch .io(let error) where error.errno == .noSuchFileOrDirectory || error.isStaleHandle {
+            try checkReachable()
             throw UploadError.notFound
         } catch .io(let error) {
             throw UploadError.storage(error)
@@ -129,6 +140,7 @@ public final class FileUploadStore: UploadStore {
     /// `create`, with `metadata` written to the map as given (the store's own records included).
     func create(length: ByteCount, chunkSize: ByteCount?, expectedSHA256: SHA256Digest?, recording metadata: String) async throws -> UploadSnapshot {
         guard length <= options.maxUploadSize else { throw UploadError.tooLarge(size: length.bytes, limit: options.maxUploadSize.bytes) }
+        try checkReachable()
         let layout: ChunkLayout
         do throws(ChunkLayoutError) {
             if let chunkSize {

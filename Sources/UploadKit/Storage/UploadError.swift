@@ -52,6 +52,9 @@ public enum UploadError: Error, Sendable, CustomStringConvertible {
     /// none named when its data file is no longer its length).
     case partDamaged(UploadID, chunks: [ChunkIndex])
     case storage(IOError)
+    /// The data directory cannot be reached (a lost mount, say): nothing was
+    /// read or changed, and the same request may succeed later or on another node.
+    case storageUnreachable(String)
 
     public var description: String {
         switch self {
@@ -133,7 +136,10 @@ public enum UploadError: Error, Sendable, CustomStringConvertible {
         case .storage(let error):
             // The server's paths stay out of answers to clients; its log has them.
             let reason = "\(error.operation): \(error.errno.description)"
+            if error.isStorageUnreachable { return "the server's storage cannot be reached (\(reason)); retry later or through another node" }
             return error.isOutOfSpace ? "the server's disk is full (\(reason)); retry once space is freed" : "storage error (\(reason))"
+        case .storageUnreachable(let reason):
+            return "the server's storage cannot be reached (\(reason)); retry later or through another node"
         }
     }
 }

@@ -88,6 +88,10 @@ public struct AuditReport: Sendable {
 /// `.storage` for a failed system call, `.damagedMap` for a map whose
 /// header cannot be read, and the cases each method names.
 public protocol UploadStore: Sendable {
+    /// Throws `.storageUnreachable` while the store's storage cannot be read
+    /// (a lost mount): what the health check answers.
+    func checkReachable() throws
+
     /// A new, empty upload. Throws `.tooLarge`, `.invalidChunkSize`,
     /// `.insufficientStorage`, `.tooManyUploads`.
     func create(length: ByteCount, chunkSize: ByteCount?, expectedSHA256: SHA256Digest?, metadata: String) async throws -> UploadSnapshot
@@ -181,4 +185,9 @@ extension UploadStore {
     public func complete(_ id: UploadID, sha256: SHA256Digest?) async throws -> UploadSnapshot {
         try await complete(id, sha256: sha256, requireSHA256: true)
     }
+}
+
+extension UploadStore {
+    /// A store with no storage of its own to lose (a test's) is always reachable.
+    public func checkReachable() throws {}
 }
