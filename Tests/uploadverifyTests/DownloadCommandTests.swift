@@ -193,6 +193,28 @@ import UploadKit
         #expect(try contents(workspace, "copy") == bytes)
     }
 
+    /// The `.chunkmap` is written before the file: a run stopped between the
+    /// two (here the file cannot be created, a dangling link in its place)
+    /// leaves a map without its file, and the same command, run again,
+    /// starts afresh from it instead of refusing a file without a map.
+    @Test func aRunStoppedBetweenTheMapAndTheFileIsResumedByTheSameCommand() throws {
+        let workspace = try Workspace()
+        defer { workspace.remove() }
+        let (server, url, bytes) = try uploaded(workspace)
+        defer { withExtendedLifetime(server) {} }
+        try FileManager.default.createSymbolicLink(atPath: workspace.path("copy"), withDestinationPath: workspace.path("nowhere/copy"))
+        let stopped = try run(workspace, "download", url, "-o", "copy")
+        #expect(stopped.status != 0)
+        #expect(FileManager.default.fileExists(atPath: workspace.path("copy.chunkmap")), "the map is written first")
+        try FileManager.default.removeItem(atPath: workspace.path("copy"))
+        let again = try run(workspace, "download", url, "-o", "copy", "--json")
+        #expect(again.status == 0, "\(again.stderr)")
+        let object = try json(again.stdout)
+        #expect(object["chunksFetched"] as? Int == Self.chunkCount)
+        #expect(object["chunksOnDisk"] as? Int == 0)
+        #expect(try contents(workspace, "copy") == bytes)
+    }
+
     @Test func anUploadThatIsNotCompleteIsRefused() throws {
         let workspace = try Workspace()
         defer { workspace.remove() }
@@ -202,6 +224,7 @@ import UploadKit
         let url = server.base + (created.headers["location"] ?? "")
         expectOneLineError(try run(workspace, "download", url, "-o", "copy"), status: 1, mentioning: "not complete")
         #expect(!FileManager.default.fileExists(atPath: workspace.path("copy")))
+        #expect(!FileManager.default.fileExists(atPath: workspace.path("copy.chunkmap")), "nor its map, written first")
     }
 
     @Test func pullRepairFetchesAChunkThatArrivesWrongAgain() throws {

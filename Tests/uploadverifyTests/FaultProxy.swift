@@ -24,22 +24,7 @@ final class FaultProxy {
         process.standardOutput = output
         process.standardError = FileHandle.nullDevice
         try process.run()
-        port = try readPort()
-    }
-
-    private func readPort() throws -> Int {
-        var text = ""
-        let deadline = Date().addingTimeInterval(20)
-        while Date() < deadline {
-            let data = output.fileHandleForReading.availableData
-            if data.isEmpty { break }
-            text += String(decoding: data, as: UTF8.self)
-            if let range = text.range(of: #"listening on 127\.0\.0\.1:(\d+)"#, options: .regularExpression) {
-                let match = String(text[range])
-                return Int(match.split(separator: ":").last!)!
-            }
-        }
-        throw ProxyStartFailure(output: text)
+        port = try readListeningPort(output) { ProxyStartFailure(output: $0) }
     }
 
     var base: String { "http://127.0.0.1:\(port)" }

@@ -132,4 +132,26 @@ import UploadKit
             Issue.record("line read as a request: \(line)")
         }
     }
+
+    /// The manual's EXIT STATUS is docs/PROTOCOL.md's exit-code table, word
+    /// for word (its code marks dropped), every code in it.
+    @Test func theManualsExitStatusIsTheProtocolsTableWordForWord() throws {
+        let protocolURL = Workspace.fixtures.deletingLastPathComponent().appendingPathComponent("docs").appendingPathComponent("PROTOCOL.md")
+        let contract = try String(contentsOf: protocolURL, encoding: .utf8)
+        let section = try #require(contract.range(of: "### Exit codes"))
+        var table = [String: String]()
+        for line in contract[section.upperBound...].split(separator: "\n").prefix(8) where line.hasPrefix("| `") {
+            let cells = line.split(separator: "|").map { $0.trimmingCharacters(in: .whitespaces).replacingOccurrences(of: "`", with: "") }
+            table[cells[0]] = cells[1]
+        }
+        #expect(table.keys.sorted() == ["0", "1", "2", "3"])
+        let manual = try UploadVerifyBinary.run(["manual"])
+        #expect(manual.status == 0, "\(manual.stderr)")
+        let lines = manual.stdout.split(separator: "\n", omittingEmptySubsequences: false).map(String.init)
+        for (code, meaning) in table {
+            let at = try #require(lines.firstIndex(of: ".B \(code)"), "no entry for exit code \(code)")
+            let shown = lines[at + 1].replacingOccurrences(of: "\\-", with: "-").replacingOccurrences(of: "\\e", with: "\\")
+            #expect(shown == meaning, "exit code \(code)")
+        }
+    }
 }

@@ -27,25 +27,7 @@ final class ServerProcess {
         process.standardError = log
         process.standardOutput = FileHandle.nullDevice
         try process.run()
-        port = try readPort()
-    }
-
-    private func readPort() throws -> Int {
-        var text = ""
-        let deadline = Date().addingTimeInterval(20)
-        while Date() < deadline {
-            let data = log.fileHandleForReading.availableData
-            if data.isEmpty { break }
-            text += String(decoding: data, as: UTF8.self)
-            if let range = text.range(of: #"listening on 127\.0\.0\.1:(\d+)"#, options: .regularExpression) {
-                let match = String(text[range])
-                // Keep draining the log so the server never blocks on a full pipe.
-                let handle = log.fileHandleForReading
-                DispatchQueue.global().async { while !handle.availableData.isEmpty {} }
-                return Int(match.split(separator: ":").last!)!
-            }
-        }
-        throw ServerStartFailure(log: text)
+        port = try readListeningPort(log) { ServerStartFailure(log: $0) }
     }
 
     var base: String { "http://127.0.0.1:\(port)" }
@@ -90,6 +72,27 @@ final class ServerProcess {
 struct ServerStartFailure: Error, CustomStringConvertible {
     let log: String
     var description: String { "the server did not report its port; its log:\n\(log)" }
+}
+
+/// The port of a "listening on 127.0.0.1:PORT" line that a child process
+/// (the server, the fault proxy) writes to `pipe` within 20 s; then the pipe
+/// is drained in the background, so that the child never blocks on a full
+/// pipe. Else `failure` of what it wrote.
+func readListeningPort(_ pipe: Pipe, orElse failure: (String) -> any Error) throws -> Int {
+    var text = ""
+    let deadline = Date().addingTimeInterval(20)
+    while Date() < deadline {
+        let data = pipe.fileHandleForReading.availableData
+        if data.isEmpty { break }
+        text += String(decoding: data, as: UTF8.self)
+        if let range = text.range(of: #"listening on 127\.0\.0\.1:(\d+)"#, options: .regularExpression) {
+            let match = String(text[range])
+            let handle = pipe.fileHandleForReading
+            DispatchQueue.global().async { while !handle.availableData.isEmpty {} }
+            return Int(match.split(separator: ":").last!)!
+        }
+    }
+    throw failure(text)
 }
 
 /// What curl reports for one request.

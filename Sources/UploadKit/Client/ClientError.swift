@@ -8,7 +8,10 @@ public enum ClientError: Error, Sendable, CustomStringConvertible {
     case badAnswer(String)
     case sizeMismatch(local: Int64, remote: Int64)
     case fileChanged(String)
-    case sha256Mismatch(expected: SHA256Digest, actual: String)
+    /// The SHA-256 of the local file (`local`: the one uploaded, downloaded
+    /// or repaired) is not the one confirmed (`confirmed`: the server's from
+    /// its disk, or for a local repair the source file's).
+    case sha256Mismatch(local: SHA256Digest, confirmed: SHA256Digest)
     /// A local file could not be read or written.
     case local(IOError)
     /// A repair cannot reach a confirmed SHA-256 (a damaged source, a server
@@ -34,8 +37,8 @@ public enum ClientError: Error, Sendable, CustomStringConvertible {
             return "the upload is \(remote) bytes but the file is \(local) bytes: it is another file's upload"
         case .fileChanged(let path):
             return "\(path) changed while it was being uploaded: upload it again once it is stable"
-        case .sha256Mismatch(let expected, let actual):
-            return "the server confirmed SHA-256 \(actual), but the file's is \(expected)"
+        case .sha256Mismatch(let local, let confirmed):
+            return "the local file's SHA-256 is \(local), but the confirmed one (the server's, or for a local repair the source's) is \(confirmed)"
         case .local(let error):
             return error.description
         case .cannotRepair(let reason):

@@ -51,7 +51,7 @@ public enum DownloadError: Error, Sendable, CustomStringConvertible {
 /// ranged GETs through a worker queue (at most `concurrency` in flight),
 /// each checked against the server's XXH3 before it is written in place
 /// (`ChunkFetcher`), into a file created at its full size (sparse). Beside
-/// it, `FILE.chunkmap` (the upload's header, so a later run knows it is a
+/// it, and written before it, `FILE.chunkmap` (the upload's header, so a later run knows it is a
 /// download of the same upload) marks each chunk verified once its bytes
 /// are synced, so `verify FILE` works later without the server. Run again
 /// over a partial output, it re-hashes what is on disk and fetches only
@@ -144,7 +144,7 @@ public struct Downloader: Sendable {
         }
         // An expected SHA-256 was given, so one was computed.
         let sha256 = report.actualSHA256!
-        guard sha256 == confirmed else { throw ClientError.sha256Mismatch(expected: sha256, actual: confirmed.description) }
+        guard sha256 == confirmed else { throw ClientError.sha256Mismatch(local: sha256, confirmed: confirmed) }
         try mapFile.write(ChunkMapStatus(state: .complete, sha256: sha256))
         try mapFile.sync()
         return DownloadOutcome(
@@ -154,11 +154,18 @@ public struct Downloader: Sendable {
     /// Opens the output for writing; `fresh` when it was created just now.
     /// An existing file is taken over only when it is a download of this
     /// upload (its `.chunkmap` has the upload's header), or with `force`.
+    /// A new one is created after its `.chunkmap` (every chunk missing): a
+    /// run killed between the two leaves a map without its file, which the
+    /// next run starts afresh, never a file without its map, which it would
+    /// refuse to overwrite.
     private func openOutput(_ path: String, mapPath: FilePath, header: ChunkMapHeader) throws -> (file: OwnedDescriptor, fresh: Bool) {
         let existing: OwnedDescriptor
         do {
             existing = try OwnedDescriptor.open(FilePath(path), .readWrite)
         } catch let error as IOError where error.errno == .noSuchFileOrDirectory {
+            let empty = ChunkMap(
+                header: header, status: ChunkMapStatus(state: .receiving), chunks: Array(repeating: .missing, count: header.layout.chunkCount))
+            try ChunkMapFile.write(empty, to: mapPath)
             let created = try OwnedDescriptor.open(
                 FilePath(path), .readWrite, options: [.create, .exclusiveCreate], permissions: [.ownerReadWrite, .groupRead, .otherRead])
             return (created, true)

@@ -52,7 +52,7 @@ public struct Repairer: Sendable {
             moved.add(chunk.range.length)
         }
         let confirmed = try await client.complete(url, sha256: sha256)
-        guard confirmed == sha256 else { throw ClientError.sha256Mismatch(expected: sha256, actual: confirmed.description) }
+        guard confirmed == sha256 else { throw ClientError.sha256Mismatch(local: sha256, confirmed: confirmed) }
         return RepairOutcome(chunksMoved: moved.chunks, bytesMoved: moved.bytes, sha256: confirmed)
     }
 
@@ -83,7 +83,7 @@ public struct Repairer: Sendable {
         }
         try Self.sync(file)
         let repaired = try await Self.map(file, layout: remote.layout, computeSHA256: true).status.sha256!
-        guard repaired == expected else { throw ClientError.sha256Mismatch(expected: expected, actual: repaired.description) }
+        guard repaired == expected else { throw ClientError.sha256Mismatch(local: repaired, confirmed: expected) }
         return RepairOutcome(chunksMoved: moved.chunks, bytesMoved: moved.bytes, sha256: repaired)
     }
 
@@ -125,7 +125,7 @@ public struct Repairer: Sendable {
         try Self.sync(output)
         let repaired = try await Self.map(output, layout: layout, computeSHA256: true).status.sha256!
         let expected = good.status.sha256!
-        guard repaired == expected else { throw ClientError.sha256Mismatch(expected: expected, actual: repaired.description) }
+        guard repaired == expected else { throw ClientError.sha256Mismatch(local: repaired, confirmed: expected) }
         return RepairOutcome(chunksMoved: ranges.count, bytesMoved: ranges.reduce(0) { $0 + $1.length }, sha256: repaired)
     }
 

@@ -109,7 +109,7 @@ public struct Uploader: Sendable {
         // A file that changed while it was read would complete as a file that never existed.
         if try ResumeState.fingerprint(of: file, path: path) != fingerprint { throw ClientError.fileChanged(path) }
         let confirmed = try await client.complete(uploadURL, sha256: sha256)
-        guard confirmed == sha256 else { throw ClientError.sha256Mismatch(expected: sha256, actual: confirmed.description) }
+        guard confirmed == sha256 else { throw ClientError.sha256Mismatch(local: sha256, confirmed: confirmed) }
         state.record(fingerprint, url: uploadURL, complete: true)
         return UploadOutcome(
             url: uploadURL, sha256: confirmed, chunksSent: counter.chunks, bytesSent: counter.bytes, alreadyComplete: false, resumed: resumed)

@@ -97,6 +97,8 @@ extension Problem {
             self.init(.badRequest, "partial-upload-incomplete", title: "Partial upload not complete", detail: error.description)
         case .partDamaged:
             self.init(.unprocessableContent, "partial-upload-damaged", title: "Partial upload damaged on disk", detail: error.description)
+        case .finalUpload:
+            self.init(.forbidden, "final-upload", title: "A final upload takes no writes", detail: error.description)
         case .storageUnreachable:
             self = .storageUnreachable(error.description)
         case .storage(let io) where io.isStorageUnreachable:

@@ -114,14 +114,7 @@ extension TusRoutes {
         // Refused before the body is read when the answer is already known;
         // the store decides again under the upload's locks.
         let snapshot = try await store.snapshot(id)
-        if case .final = snapshot.concatenation {
-            throw Problem(
-                .forbidden, "final-upload", title: "A final upload takes no appends",
-                detail:
-                    "this upload is the concatenation of partial uploads (its HEAD names them in Upload-Concat): its bytes are theirs;"
-                    + " create a new final upload to change them"
-            ).closingConnection()
-        }
+        if case .final = snapshot.concatenation { throw Problem(UploadError.finalUpload).closingConnection() }
         let map = snapshot.map
         let size = map.layout.fileSize.bytes
         if map.status.state != .complete, offset != map.appendOffset {

@@ -52,6 +52,12 @@ enum ConcatenationRecord {
         return (role, lastComma.map { String(metadata[..<$0]) } ?? "")
     }
 
+    /// Whether `metadata` records a final upload (one made by concatenation).
+    static func isFinal(_ metadata: String) -> Bool {
+        guard case .final? = read(metadata).role else { return false }
+        return true
+    }
+
     /// Whether any member of `metadata` uses the store's key.
     static func isNamed(in metadata: String) -> Bool {
         metadata.split(separator: ",", omittingEmptySubsequences: false).contains { member in

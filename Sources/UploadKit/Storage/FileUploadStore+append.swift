@@ -32,6 +32,8 @@ extension FileUploadStore {
         let (removed, current) = try await blocking { (try map.isRemoved(), try map.readMap()) }
         guard !removed else { throw UploadError.notFound }
         guard current.status.state != .complete else { throw UploadError.uploadComplete }
+        // A final's bytes are its parts': it takes no appends, whatever its state.
+        guard !ConcatenationRecord.isFinal(current.header.metadata) else { throw UploadError.finalUpload }
         guard offset == current.appendOffset else { throw UploadError.offsetMismatch(given: offset, expected: current.appendOffset) }
         // Read and write: an append that starts mid-chunk reads the chunk's first part back.
         let data = try await openDataForWriting(id, .readWrite)

@@ -23,6 +23,10 @@ extension FileUploadStore {
         let (removed, status, state) = try await blocking { (try map.isRemoved(), try map.readStatus(), try map.readEntry(index)) }
         guard !removed else { throw UploadError.notFound }
         guard status.state != .complete else { throw UploadError.uploadComplete }
+        // A final's bytes are its parts': one whose concatenation never
+        // finished (a crash left it receiving) takes none from a client. Once
+        // made and then found damaged by an audit, it is repaired by `PUT`.
+        guard status.state == .damaged || !ConcatenationRecord.isFinal(map.header.metadata) else { throw UploadError.finalUpload }
         if case .verified(let recorded) = state {
             let digest = try await hashWithoutWriting(body, range: range, index: index, expected: expected)
             guard digest == recorded else { throw UploadError.chunkConflict(index) }

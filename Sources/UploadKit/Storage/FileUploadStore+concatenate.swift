@@ -16,8 +16,11 @@ extension FileUploadStore {
     }
 
     /// Holds each part's `.upload` lock shared from its check to the end of
-    /// the copy, and the new upload's exclusively from its creation to its
-    /// map written complete.
+    /// the copy, and the new upload's exclusively (as an upload-wide change)
+    /// from just after its creation to its map written complete. The new id
+    /// is listed from its creation on, so another request may take the lock
+    /// first: a writer is refused (`finalUpload`, under its lock), a delete
+    /// removes it (this ends in `notFound`).
     ///
     /// Write order, and what a crash leaves: the new upload is created as
     /// `create` makes one (admitted, its data file sparse at full length, its
@@ -28,7 +31,9 @@ extension FileUploadStore {
     /// renamed over), by one that is `complete` with every chunk verified.
     /// So a crash leaves it either complete with the right bytes, or
     /// `receiving` with nothing verified (it expires like any upload left
-    /// unfinished). A failure it sees removes it.
+    /// unfinished). A failure it sees removes it, and so does the caller's
+    /// task cancelled (the client gone) before the map is written complete:
+    /// nobody would know of a final made for a request that ended.
     public func concatenate(_ parts: [UploadID], chunkSize: ByteCount?, expectedSHA256: SHA256Digest?, metadata: String) async throws -> UploadSnapshot {
         if ConcatenationRecord.isNamed(in: metadata) { throw UploadError.reservedMetadataKey(ConcatenationRecord.key) }
         let recorded = try ConcatenationRecord.recording(.final(parts: parts), in: metadata)
@@ -40,22 +45,23 @@ extension FileUploadStore {
 
         let created = try await create(length: ByteCount(total), chunkSize: chunkSize, expectedSHA256: expectedSHA256, recording: recorded)
         let id = created.id
+        // The copy runs on an I/O thread, where the request's task cannot be
+        // asked: its cancellation (the client gone) is passed in a flag.
+        let cancelled = Locked(false)
         do {
-            let map = try await blocking { try self.openMap(id, writable: true) }
-            let locks = HeldLocks(map, options.locker)
-            defer {
-                locks.releaseAll()
-                try? map.close()
+            let finished = try await withTaskCancellationHandler {
+                try await withUploadWideChange(id) { map in try self.fill(id, header: map.header, with: pieces, unless: cancelled) }
+            } onCancel: {
+                cancelled.withLock { $0 = true }
             }
-            try await takeForUploadWideChange(locks)
-            let finished = try await blocking { try self.fill(id, header: map.header, with: pieces) }
             return UploadSnapshot(id: id, map: finished, updatedAt: finished.status.updatedAt)
         } catch let crash as CrashPointReached {
             // As a crash would: nothing is cleaned up.
             throw crash
         } catch {
             // It never became complete: it goes, as if it had never been made.
-            _ = try? await blocking { self.discard(id) }
+            // In a task of its own: a cancelled one's I/O work would not run.
+            await Task { _ = try? await self.blocking { self.discard(id) } }.value
             throw error
         }
     }
@@ -115,8 +121,8 @@ extension FileUploadStore {
     }
 
     /// Copies each part into place, reads the whole back once, and writes
-    /// the map complete; returns it.
-    private func fill(_ id: UploadID, header: ChunkMapHeader, with parts: [ConcatenationScan.Part]) throws -> ChunkMap {
+    /// the map complete, unless `cancelled` was set by then; returns it.
+    private func fill(_ id: UploadID, header: ChunkMapHeader, with parts: [ConcatenationScan.Part], unless cancelled: Locked<Bool>) throws -> ChunkMap {
         let data = try storage { try OwnedDescriptor.open(dataPath(id), .readWrite) }
         defer { try? data.close() }
         for part in parts where part.range.length > 0 {
@@ -145,11 +151,15 @@ extension FileUploadStore {
         let finished = ChunkMap(
             header: header, status: ChunkMapStatus(state: .complete, sha256: scan.sha256, updatedAt: .now),
             chunks: scan.digests.map(ChunkState.verified))
+        // The last moment to give up (the caller removes it): past it, the final exists complete.
+        guard !cancelled.withLock({ $0 }) else { throw CancellationError() }
         // Whole, over the one made at creation: a reader sees it receiving with
         // nothing verified, or complete, never between. A writer that waited for
         // the old map's lock finds it removed (`isRemoved`) and writes nothing.
         let path = mapPath(id)
         try storage { try perform(.mapWrite, on: path) { () throws(IOError) in try ChunkMapFile.write(finished, to: path, sync: options.fsync) } }
+        // The rename is durable only once the directory is: a 201 must survive a power loss.
+        if options.fsync { try storage { try perform(.mapSync, on: path) { () throws(IOError) in try OwnedDescriptor.syncDirectory(options.directory) } } }
         return finished
     }
 

@@ -170,6 +170,8 @@ public final class FileUploadStore: UploadStore {
                     if fsync { try data.dataSync() }
                     try data.close()
                     try ChunkMapFile.write(map, to: mapPath, sync: fsync)
+                    // Both new names (the data file's and the map's) durable before the 201.
+                    if fsync { try OwnedDescriptor.syncDirectory(self.options.directory) }
                     // Again, now that this upload counts for any other store creating at once.
                     try self.admit(id, length: length.bytes)
                 } catch {

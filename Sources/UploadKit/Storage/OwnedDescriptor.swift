@@ -105,6 +105,19 @@ public final class OwnedDescriptor: Sendable {
         }
     }
 
+    /// Flushes `directory`'s entries to the device: a file created in it, or
+    /// renamed over another, is durable only once its directory is synced.
+    /// The directory's descriptor is closed on every path.
+    public static func syncDirectory(_ directory: FilePath) throws(IOError) {
+        let opened = try OwnedDescriptor.open(directory, .readOnly, options: [.directory])
+        guard fsync(opened.raw.rawValue) == 0 else {
+            let failure = IOError("fsync", path: directory, errno: Errno(rawValue: Glibc.errno))
+            try? opened.close()
+            throw failure
+        }
+        try opened.close()
+    }
+
     /// Tells the kernel the file will be read front to back.
     public func adviseSequential() {
         _ = posix_fadvise(raw.rawValue, 0, 0, POSIX_FADV_SEQUENTIAL)

@@ -51,6 +51,10 @@ public enum UploadError: Error, Sendable, CustomStringConvertible {
     /// A part's bytes on disk no longer match its chunk map (these chunks;
     /// none named when its data file is no longer its length).
     case partDamaged(UploadID, chunks: [ChunkIndex])
+    /// The upload is a final one (made by concatenation): its bytes are its
+    /// partial uploads', so it takes no appends, nor chunk writes until its
+    /// concatenation finished (then only a repair's, once an audit marked it damaged).
+    case finalUpload
     case storage(IOError)
     /// The data directory cannot be reached (a lost mount, say): nothing was
     /// read or changed, and the same request may succeed later or on another node.
@@ -133,6 +137,10 @@ public enum UploadError: Error, Sendable, CustomStringConvertible {
             let named = chunks.prefix(10).map(\.description).joined(separator: ", ") + (chunks.count > 10 ? " and \(chunks.count - 10) more" : "")
             return
                 "partial upload \(id)'s chunks \(named) no longer hold the bytes they were verified with: audit it, send those chunks again, then concatenate"
+        case .finalUpload:
+            return
+                "this upload is the concatenation of partial uploads (its tus HEAD names them in Upload-Concat): its bytes are theirs;"
+                + " create a new final upload to change them"
         case .storage(let error):
             // The server's paths stay out of answers to clients; its log has them.
             let reason = "\(error.operation): \(error.errno.description)"

@@ -8,9 +8,10 @@ import SystemPackage
 /// since it was verified) are never recorded as verified in the new upload,
 /// whether the kernel copied or shared its blocks.
 ///
-/// As `FileScan`'s in-order scan: the calling thread reads blocks and
-/// hashes with XXH3 while a second thread runs SHA-256 over the same
-/// blocks, handed over through a small ring of buffers; memory does not
+/// Through `FileScan`'s in-order scan (its one read loop): the calling
+/// thread reads blocks and hashes with XXH3 while a second thread runs
+/// SHA-256 over the same blocks, handed over through a small ring of
+/// buffers; each block is also fed to the parts' check. Memory does not
 /// grow with the file.
 enum ConcatenationScan {
     struct Part: Sendable {
@@ -34,63 +35,55 @@ enum ConcatenationScan {
         _ file: OwnedDescriptor, layout: ChunkLayout, parts: [Part], blockSize: Int = FileScan.defaultBlockSize
     ) throws(FileScanError) -> Result {
         file.adviseSequential()
-        let size = layout.fileSize.bytes
-        let ring = BlockRing(count: FileScan.ringSize, blockSize: blockSize)
-        let hashing = ring.startConsumer()
-        var digester = ChunkDigester(layout: layout)
-        var digests = [XXH3Digest](repeating: XXH3Digest(0), count: layout.chunkCount)
-        var differing = [[ChunkIndex]](repeating: [], count: parts.count)
-        // The part the next byte belongs to, and its own digester.
-        var part = 0
-        var partDigester = ChunkDigester(layout: parts.first?.layout ?? layout)
-        var offset: Int64 = 0
-        var slot = 0
-        var failure: FileScanError?
-        while offset < size {
-            let buffer = ring.acquireEmpty(slot)
-            let want = Int(min(Int64(blockSize), size - offset))
-            let block = UnsafeMutableRawBufferPointer(rebasing: buffer[0..<want])
-            do throws(FileScanError) {
-                try read(file, at: offset, into: block, size: size)
-            } catch {
-                failure = error
-                break
-            }
-            let bytes = UnsafeRawBufferPointer(block)
-            digester.feed(bytes) { index, digest in digests[index.value] = digest }
-            var position = 0
-            while position < want {
-                let at = offset + Int64(position)
-                // Parts that end here (empty ones included) are done.
-                while part < parts.count, parts[part].range.end <= at {
-                    part += 1
-                    if part < parts.count { partDigester = ChunkDigester(layout: parts[part].layout) }
-                }
-                guard part < parts.count else { break }
-                let take = Int(min(Int64(want - position), parts[part].range.end - at))
-                let (current, recorded) = (part, parts[part].digests)
-                partDigester.feed(UnsafeRawBufferPointer(rebasing: bytes[position..<position + take])) { index, digest in
-                    if recorded[index.value] != digest { differing[current].append(index) }
-                }
-                position += take
-            }
-            ring.publish(slot, length: want)
-            slot = (slot + 1) % FileScan.ringSize
-            offset += Int64(want)
-        }
-        ring.finish(slot)
-        let sha256 = hashing.join()
-        if let failure { throw failure }
-        let damaged = parts.indices.filter { !differing[$0].isEmpty }.map { (id: parts[$0].id, chunks: differing[$0]) }
-        return Result(digests: digests, sha256: sha256, damaged: damaged)
+        let digests = DigestTable(count: layout.chunkCount)
+        let check = PartCheck(parts, layout: layout)
+        let sha256 = try FileScan.scanInOrder(
+            file, layout: layout, from: ChunkIndex(0), digests: digests, blockSize: blockSize, computeSHA256: true, partial: nil,
+            progress: nil, onChunk: nil, onBlock: { offset, bytes in check.feed(bytes, at: offset) })
+        return Result(digests: digests.values(), sha256: sha256, damaged: check.damaged)
+    }
+}
+
+/// Each part's bytes, as they stream past in order, hashed in the part's
+/// own geometry and compared with the digests its map recorded. Used by
+/// one thread (the scan's reader).
+private final class PartCheck {
+    private let parts: [ConcatenationScan.Part]
+    /// The part the next byte belongs to, and its own digester.
+    private var part = 0
+    private var digester: ChunkDigester
+    private var differing: [[ChunkIndex]]
+
+    init(_ parts: [ConcatenationScan.Part], layout: ChunkLayout) {
+        self.parts = parts
+        self.digester = ChunkDigester(layout: parts.first?.layout ?? layout)
+        self.differing = Array(repeating: [], count: parts.count)
     }
 
-    /// Fills `block` from `offset`; a file that ends first was changed under the scan.
-    private static func read(_ file: OwnedDescriptor, at offset: Int64, into block: UnsafeMutableRawBufferPointer, size: Int64) throws(FileScanError) {
-        let got: Int
-        do throws(IOError) { got = try file.readAll(fromAbsoluteOffset: offset, into: block) } catch { throw .io(error) }
-        guard got == block.count else {
-            throw .endedEarly(path: file.path.string, expectedBytes: size, actualBytes: offset + Int64(got))
+    /// Each part whose bytes differ from its map, with its chunks that do.
+    var damaged: [(id: UploadID, chunks: [ChunkIndex])] {
+        parts.indices.filter { !differing[$0].isEmpty }.map { (id: parts[$0].id, chunks: differing[$0]) }
+    }
+
+    /// The bytes from `offset` of the concatenation.
+    func feed(_ bytes: UnsafeRawBufferPointer, at offset: Int64) {
+        var position = 0
+        while position < bytes.count {
+            let at = offset + Int64(position)
+            // Parts that end here (empty ones included) are done.
+            while part < parts.count, parts[part].range.end <= at {
+                part += 1
+                if part < parts.count { digester = ChunkDigester(layout: parts[part].layout) }
+            }
+            guard part < parts.count else { break }
+            let take = Int(min(Int64(bytes.count - position), parts[part].range.end - at))
+            let (current, recorded) = (part, parts[part].digests)
+            var found = [ChunkIndex]()
+            digester.feed(UnsafeRawBufferPointer(rebasing: bytes[position..<position + take])) { index, digest in
+                if recorded[index.value] != digest { found.append(index) }
+            }
+            differing[current].append(contentsOf: found)
+            position += take
         }
     }
 }

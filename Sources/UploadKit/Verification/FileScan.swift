@@ -88,10 +88,14 @@ public enum FileScan {
 
     // MARK: One reader, one SHA-256 thread
 
-    private static func scanInOrder(
+    /// The one in-order read loop. `onBlock` sees each block read, with its
+    /// offset, in order, on the reading thread, after its chunks were hashed
+    /// and before the SHA-256 thread may (so the bytes are valid during the call).
+    static func scanInOrder(
         _ file: OwnedDescriptor, layout: ChunkLayout, from first: ChunkIndex, digests: DigestTable, blockSize: Int,
         computeSHA256: Bool, partial: PartialSHA256?, progress: (@Sendable (Int64) -> Void)?,
-        onChunk: (@Sendable (ChunkIndex, XXH3Digest) -> Void)?
+        onChunk: (@Sendable (ChunkIndex, XXH3Digest) -> Void)?,
+        onBlock: (Int64, UnsafeRawBufferPointer) -> Void = { _, _ in }
     ) throws(FileScanError) -> SHA256Digest {
         let ring = BlockRing(count: ringSize, blockSize: blockSize, hashing: computeSHA256)
         // Blocks before `hashedAlready` are hashed with XXH3 here and never
@@ -117,6 +121,7 @@ public enum FileScan {
                 digests[index] = digest
                 onChunk?(index, digest)
             }
+            onBlock(offset, UnsafeRawBufferPointer(block))
             if offset < hashedAlready {
                 ring.release(slot)
             } else {

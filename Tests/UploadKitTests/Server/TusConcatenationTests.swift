@@ -185,6 +185,38 @@ import UploadKit
         }
     }
 
+    /// A final a crash left `receiving` (its parts' bytes copied, never
+    /// checked) takes no bytes by any route: a native chunk `PUT`, a tus
+    /// `PATCH` and an IETF `PATCH` are each `403 final-upload`, its files are
+    /// as the crash left them, and a tus `HEAD` does not complete it.
+    @Test func aWriteToAFinalLeftByACrashIs403ByEveryRouteAndChangesNothing() async throws {
+        try await ServerFixture({ $0.crashProbe = StopAtCrashPoint(.afterConcatenateCopy, occurrence: 1) }).run { api in
+            let parts = Self.parts([1000, 2000])
+            let a = try await sendPartial(api, parts[0])
+            let b = try await sendPartial(api, parts[1])
+            #expect(try await concatenate(api, "final;\(a) \(b)").status != .created, "the crash is not a creation")
+            let names = try FileManager.default.contentsOfDirectory(atPath: api.dataDirectory)
+            let final = try #require(
+                names.filter { $0.hasSuffix(".chunkmap") }.map { String($0.dropLast(".chunkmap".count)) }.first { ![id(a), id(b)].contains($0) })
+            let data = try Data(contentsOf: URL(fileURLWithPath: api.dataPath(final)))
+            let map = try Data(contentsOf: URL(fileURLWithPath: api.mapPath(final)))
+            let other = Array(parts[0] + parts[1]).map { $0 ^ 0xFF }
+
+            let put = try await api.request(.put, "/uploads/\(final)", headers: [.contentRange: "bytes 0-2999/3000"], body: other)
+            try expectProblem(put, .forbidden, type: "final-upload")
+            try expectProblem(try await patch(api, "/files/\(final)", at: 0, other), .forbidden, type: "final-upload")
+            let ietf = try await api.request(
+                .patch, "/files/\(final)",
+                headers: [.contentType: "application/partial-upload", .uploadOffset: "0", .uploadComplete: "?0"], body: other)
+            try expectProblem(ietf, .forbidden, type: "final-upload")
+
+            let head = try await api.request(.head, "/files/\(final)", headers: Self.tus)
+            #expect(head.status == .ok && head.headers[.uploadOffset] == nil, "not completed by a HEAD")
+            #expect(try Data(contentsOf: URL(fileURLWithPath: api.dataPath(final))) == data)
+            #expect(try Data(contentsOf: URL(fileURLWithPath: api.mapPath(final))) == map)
+        }
+    }
+
     @Test func aFinalOverTheMaximumSizeIs413WithTusMaxSize() async throws {
         try await ServerFixture({ $0.maxUploadSize = ByteCount(150_000) }).run { api in
             let parts = Self.parts([100_000, 60_000])

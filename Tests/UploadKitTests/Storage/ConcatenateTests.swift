@@ -262,7 +262,78 @@ import Testing
         }
     }
 
-    @Test(arguments: [DiskOperation.dataWrite, .dataSync, .mapWrite])
+    /// Parts of `bytes`, completed, and a final of them that a crash after
+    /// the copy left `receiving`; and a store that starts afresh on it.
+    func finalLeftByACrash(_ crashing: FileUploadStore, _ directory: FilePath, _ bytes: [[UInt8]]) async throws -> (store: FileUploadStore, final: UploadID) {
+        var parts = [UploadID]()
+        for part in bytes { parts.append(try await completePartial(crashing, part)) }
+        await #expect(throws: CrashPointReached.self) {
+            _ = try await crashing.concatenate(parts, chunkSize: Self.chunkSize, expectedSHA256: nil, metadata: "")
+        }
+        let restarted = try FileUploadStore(options: .init(directory: directory, fsync: false))
+        let final = try #require(restarted.listUploads().first { !parts.contains($0) })
+        return (restarted, final)
+    }
+
+    /// A final's bytes can only be its parts': a chunk write to one a crash
+    /// left `receiving` is refused under its lock, and nothing is written.
+    @Test func aChunkWriteToAFinalLeftByACrashIsRefusedAndWritesNothing() async throws {
+        try await withStore(crashProbe: StopAtCrashPoint(.afterConcatenateCopy, occurrence: 1)) { crashing, directory in
+            let (store, final) = try await finalLeftByACrash(crashing, directory, Self.partBytes([100_000, 30_000]))
+            let before = try dataFile(store, final)
+            let other = Array(before[0..<kib64].map { $0 ^ 0xFF })
+            await #expect {
+                _ = try await store.receiveChunk(final, index: ChunkIndex(0), expected: ExpectedDigests(), body: SampleFile.body([other]))
+            } throws: { error in
+                guard case .finalUpload? = error as? UploadError else { return false }
+                return true
+            }
+            #expect(try dataFile(store, final) == before)
+            let map = try await store.snapshot(final).map
+            #expect(map.status.state == .receiving && map.verifiedCount == 0 && map.appendOffset == 0)
+        }
+    }
+
+    /// As for a chunk write: an append to a final left `receiving` by a crash
+    /// is refused under its lock, and nothing is written.
+    @Test func anAppendToAFinalLeftByACrashIsRefusedAndWritesNothing() async throws {
+        try await withStore(crashProbe: StopAtCrashPoint(.afterConcatenateCopy, occurrence: 1)) { crashing, directory in
+            let (store, final) = try await finalLeftByACrash(crashing, directory, Self.partBytes([100_000, 30_000]))
+            let before = try dataFile(store, final)
+            let other = before.map { $0 ^ 0xFF }
+            await #expect {
+                _ = try await store.append(final, at: 0, checksum: nil, body: SampleFile.body([other]))
+            } throws: { error in
+                guard case .finalUpload? = error as? UploadError else { return false }
+                return true
+            }
+            #expect(try dataFile(store, final) == before)
+            let map = try await store.snapshot(final).map
+            #expect(map.status.state == .receiving && map.verifiedCount == 0 && map.appendOffset == 0)
+        }
+    }
+
+    /// The request for a final ended (its task cancelled: the client closed
+    /// the connection) while the parts were copied: the final is removed
+    /// before its map is written complete, never left full-size and complete
+    /// with nobody knowing its id.
+    @Test func aConcatenationCancelledBeforeItsMapIsWrittenLeavesNoFinal() async throws {
+        let probe = HoldAtCrashPoint(.afterConcatenateCopy)
+        try await withStore(crashProbe: probe) { store, directory in
+            let bytes = Self.partBytes([100_000, 30_000])
+            let parts = [try await completePartial(store, bytes[0]), try await completePartial(store, bytes[1])]
+            let concatenation = Task { try await store.concatenate(parts, chunkSize: Self.chunkSize, expectedSHA256: nil, metadata: "") }
+            try await probe.waitUntilReached()
+            concatenation.cancel()
+            probe.release()
+            await #expect(throws: CancellationError.self) { _ = try await concatenation.value }
+            #expect(Set(store.listUploads()) == Set(parts))
+            let names = try FileManager.default.contentsOfDirectory(atPath: directory.string)
+            #expect(names.count == 4, "only the parts' files are left: \(names)")
+        }
+    }
+
+    @Test(arguments: [DiskOperation.dataWrite, .dataSync, .mapWrite, .mapSync])
     func aDiskFailureMidConcatenationEndsInAStorageErrorAndLeavesNothing(_ operation: DiskOperation) async throws {
         let root = try TemporaryDirectory()
         defer { root.remove() }
@@ -335,4 +406,30 @@ import Testing
         try source.close()
         try destination.close()
     }
+}
+
+/// Holds the store's work at the first pass of one point until released,
+/// blocking the I/O thread there, so that a test can act meanwhile.
+final class HoldAtCrashPoint: CrashProbe {
+    let point: CrashPoint
+    private let state = Locked((reached: false, released: false))
+
+    init(_ point: CrashPoint) { self.point = point }
+
+    func passing(_ point: CrashPoint) throws(CrashPointReached) {
+        guard point == self.point else { return }
+        state.withLock { $0.reached = true }
+        while !state.withLock({ $0.released }) { usleep(1000) }
+    }
+
+    /// Returns once the store is held at the point (5 s at most).
+    func waitUntilReached() async throws {
+        for _ in 0..<500 {
+            if state.withLock({ $0.reached }) { return }
+            try await Task.sleep(for: .milliseconds(10))
+        }
+        Issue.record("\(point.rawValue) was not reached in 5 s")
+    }
+
+    func release() { state.withLock { $0.released = true } }
 }
