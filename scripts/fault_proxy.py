@@ -4,7 +4,7 @@ downloads (`download`, pull `repair`): it forwards every request to the
 server, counts the `GET .../data` requests in flight, and can hold their
 answers or flip a byte of the answer to one range.
 
-    fault_proxy.py TARGET_PORT [--hold SECONDS] [--corrupt OFFSET:TIMES]...
+    fault_proxy.py TARGET_PORT [--hold SECONDS] [--corrupt OFFSET:TIMES]... [--fail METHOD:SUFFIX:TIMES]...
 
 It listens on 127.0.0.1, on a port the kernel picks, and prints
 `listening on 127.0.0.1:PORT` once it accepts connections.
@@ -14,6 +14,9 @@ It listens on 127.0.0.1, on a port the kernel picks, and prints
 - `--corrupt OFFSET:TIMES` flips one byte of the body of the first TIMES
   answers to a `Range: bytes=OFFSET-...` request (TIMES -1: every one), as
   a bad link or middlebox would; the server's disk is left alone.
+- `--fail METHOD:SUFFIX:TIMES` answers the first TIMES requests of that
+  method whose path ends with SUFFIX `502 Bad Gateway` without passing
+  them on, as a balancer does when the node it chose is down.
 - `GET /_proxy/stats` is answered by the proxy itself:
   `{"peakInFlight", "inFlight", "completed", "dataRanges"}`, `dataRanges`
   being the `Range` of every data request received, in order.
@@ -45,6 +48,8 @@ class Stats:
         self.ranges = []
         # offset -> corruptions left (negative: forever)
         self.corrupt = corrupt
+        # [method, path suffix, 502s left]
+        self.fail = []
 
     def as_json(self):
         with self.lock:
@@ -159,6 +164,9 @@ def make_handler(target_port, hold, stats):
                 return
 
         def relay(self, client, method, target, request_line, fields, body):
+            if self.fails(method, target.split("?")[0]):
+                client.sendall(render("HTTP/1.1 502 Bad Gateway", [("Content-Length", "0")]))
+                return
             is_data = method == "GET" and target.split("?")[0].endswith("/data")
             requested = field(fields, "range") or ""
             if is_data:
@@ -188,6 +196,15 @@ def make_handler(target_port, hold, stats):
                         stats.in_flight -= 1
                         stats.completed += 1
             client.sendall(payload)
+
+        @staticmethod
+        def fails(method, path):
+            with stats.lock:
+                for rule in stats.fail:
+                    if rule[0] == method and path.endswith(rule[1]) and rule[2] > 0:
+                        rule[2] -= 1
+                        return True
+            return False
 
         @staticmethod
         def maybe_corrupt(requested, answer):
@@ -220,12 +237,16 @@ def main():
     parser.add_argument("target_port", type=int)
     parser.add_argument("--hold", type=float, default=0.0)
     parser.add_argument("--corrupt", action="append", default=[], metavar="OFFSET:TIMES")
+    parser.add_argument("--fail", action="append", default=[], metavar="METHOD:SUFFIX:TIMES")
     options = parser.parse_args()
     corrupt = {}
     for item in options.corrupt:
         offset, times = item.split(":")
         corrupt[int(offset)] = int(times)
     stats = Stats(corrupt)
+    for item in options.fail:
+        method, suffix, times = item.split(":")
+        stats.fail.append([method, suffix, int(times)])
     server = Server(("127.0.0.1", 0), make_handler(options.target_port, options.hold, stats))
     print(f"listening on 127.0.0.1:{server.server_address[1]}", flush=True)
     server.serve_forever()

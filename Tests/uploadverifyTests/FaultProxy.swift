@@ -14,10 +14,13 @@ final class FaultProxy {
 
     /// `hold`: seconds each data answer waits before it is sent, so that
     /// requests overlap. `corrupt`: a range's first byte to how many of its
-    /// answers get a flipped byte (-1: every one).
-    init(target: Int, hold: Double = 0, corrupt: [Int: Int] = [:]) throws {
+    /// answers get a flipped byte (-1: every one). `fail`: requests (method,
+    /// path suffix, how many) answered 502 without being passed on, as a
+    /// balancer does when the node it picked is down.
+    init(target: Int, hold: Double = 0, corrupt: [Int: Int] = [:], fail: [(method: String, suffix: String, times: Int)] = []) throws {
         var arguments = ["python3", Self.script.path, String(target)]
         if hold > 0 { arguments += ["--hold", String(hold)] }
+        for rule in fail { arguments += ["--fail", "\(rule.method):\(rule.suffix):\(rule.times)"] }
         for (offset, times) in corrupt.sorted(by: { $0.key < $1.key }) { arguments += ["--corrupt", "\(offset):\(times)"] }
         process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
         process.arguments = arguments

@@ -26,9 +26,12 @@ public struct UploadOutcome: Sendable {
 public struct Uploader: Sendable {
     public var chunkSize: ByteCount?
     public var concurrency = 3
-    /// Attempts per chunk for network errors and 5xx, with doubling backoff.
+    /// Attempts per request (each chunk, the creation, the completion) for
+    /// network errors and 5xx, with doubling backoff.
     public var attempts = 5
     public var firstBackoff: Duration = .milliseconds(200)
+
+    private var retry: Retry { Retry(attempts: attempts, firstBackoff: firstBackoff) }
 
     public init() {}
 
@@ -72,7 +75,12 @@ public struct Uploader: Sendable {
             layout = try chunkSize.map { try ChunkLayout(fileSize: ByteCount(size), chunkSize: $0) } ?? .automatic(fileSize: ByteCount(size))
             let name = FilePath(path).lastComponent?.string ?? path
             let metadata = "filename " + Data(name.utf8).base64EncodedString()
-            uploadURL = try await client.create(server: server, length: size, chunkSize: layout.chunkSize, metadata: metadata)
+            // Through a balancer, a node that dies mid-request answers 502: the
+            // creation is tried again, which may leave an empty upload behind
+            // on the dead node's storage, for the server's expiry to remove.
+            uploadURL = try await retry.run {
+                try await client.create(server: server, length: size, chunkSize: layout.chunkSize, metadata: metadata)
+            }
             state.record(fingerprint, url: uploadURL)
         }
         let onServer = status?.bitmap
@@ -108,7 +116,8 @@ public struct Uploader: Sendable {
         guard let sha256 = scan.sha256 else { throw ClientError.badAnswer("no SHA-256 computed") }
         // A file that changed while it was read would complete as a file that never existed.
         if try ResumeState.fingerprint(of: file, path: path) != fingerprint { throw ClientError.fileChanged(path) }
-        let confirmed = try await client.complete(uploadURL, sha256: sha256)
+        // Completing a complete upload answers its SHA-256 again: safe to repeat.
+        let confirmed = try await retry.run { try await client.complete(uploadURL, sha256: sha256) }
         guard confirmed == sha256 else { throw ClientError.sha256Mismatch(local: sha256, confirmed: confirmed) }
         state.record(fingerprint, url: uploadURL, complete: true)
         return UploadOutcome(
@@ -118,17 +127,8 @@ public struct Uploader: Sendable {
     /// Sends one chunk, retrying transient failures with doubling backoff.
     private func send(_ chunk: Chunk, of file: OwnedDescriptor, to url: UploadURL, size: Int64, client: UploadClient, progress: any UploadProgress) async throws
     {
-        var delay = firstBackoff
-        for attempt in 1...attempts {
-            do {
-                try await client.put(chunk, of: file, to: url, totalLength: size)
-                return
-            } catch {
-                guard error.isTransient, attempt < attempts else { throw error }
-                progress.retrying(chunk: chunk.index, after: error)
-                try await Task.sleep(for: delay)
-                delay *= 2
-            }
+        try await retry.run(onRetry: { progress.retrying(chunk: chunk.index, after: $0) }) {
+            try await client.put(chunk, of: file, to: url, totalLength: size)
         }
     }
 }
