@@ -1,21 +1,16 @@
 import SystemPackage
 
-#if canImport(Glibc)
-import Glibc
-#elseif canImport(Darwin)
-import Darwin
-#endif
-
-// Apart from the store's files, which import NIO: there `stat` would name
-// CNIOLinux's, not the C library's (see ChunkMapFile.allocatedBytes).
 enum DataDirectory {
-    /// Why `directory` cannot be used now, or nil when it is a directory that answers.
+    /// Why `directory` cannot be used now, or nil when it opens as a
+    /// directory. Opening asks the filesystem itself (a network one asks its
+    /// server), where a `stat` might be answered from a cache.
     static func unreachable(_ directory: FilePath) -> String? {
-        var info = stat()
-        guard stat(directory.string, &info) == 0 else {
-            return "the data directory cannot be read: \(Errno(rawValue: errno).description)"
+        do {
+            try OwnedDescriptor.open(directory, .readOnly, options: [.directory]).close()
+            return nil
+        } catch {
+            return error.errno == .notDirectory
+                ? "the data directory is not a directory" : "the data directory cannot be read: \(error.errno.description)"
         }
-        guard info.st_mode & S_IFMT == S_IFDIR else { return "the data directory is not a directory" }
-        return nil
     }
 }
