@@ -9,15 +9,18 @@ extension UploadVerify {
                 TARGET and SOURCE are local files or upload URLs. Push (TARGET a URL): the server audits its copy, \
                 and only its corrupt or missing chunks are sent, then it completes from its disk. Pull (SOURCE a URL): \
                 only the differing chunks are fetched with ranged GETs and written in place. Local to local: only the \
-                differing chunks are copied. A damaged SOURCE is refused. Exits 0 only when the SHA-256 is confirmed.
+                differing chunks are copied. A damaged SOURCE is refused. Without --from, a local TARGET is healed \
+                from TARGET.parity (made by 'map TARGET --parity PERCENT'): its damaged chunks are rebuilt and \
+                written in place, or, when the damage is more than the parity covers, nothing is changed. \
+                Exits 0 only when the SHA-256 is confirmed.
                 """
         )
 
         @Argument(help: "What to repair: a file or an upload URL.")
         var target: String
 
-        @Option(help: "A good copy: a file or an upload URL.")
-        var from: String
+        @Option(help: "A good copy: a file or an upload URL (without it, a local TARGET heals from TARGET.parity).")
+        var from: String?
 
         @Option(help: "Chunk requests in flight at once.")
         var concurrency = 3
@@ -28,6 +31,10 @@ extension UploadVerify {
         @OptionGroup var access: ServerAccess
 
         func run() async throws {
+            guard let from else {
+                try healFromParity()
+                return
+            }
             var repairer = Repairer()
             repairer.concurrency = concurrency
             let outcome: RepairOutcome

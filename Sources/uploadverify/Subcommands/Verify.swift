@@ -40,12 +40,45 @@ extension UploadVerify {
             let report = try FileVerifier.verify(file, map: chunkMap, expectedSHA256: expectedSHA256, progress: bar?.reporter)
             bar?.finish()
             try file.close()
+            // TARGET.parity, when there is one: what it can heal, and its own state.
+            var parity: ParityCheck?
+            if let chunkMap { parity = checkParity(report, map: chunkMap) }
             if json {
-                try JSONOutput.print(VerifyJSON(report))
+                try JSONOutput.print(VerifyJSON(report, parity: parity))
             } else {
-                printReport(report, chunkCount: chunkMap?.layout.chunkCount)
+                printReport(report, chunkCount: chunkMap?.layout.chunkCount, parity: parity)
             }
-            if !report.isOK { throw ExitCode(ExitStatus.integrityProblem.rawValue) }
+            if !report.isOK || parity?.isOK == false { throw ExitCode(ExitStatus.integrityProblem.rawValue) }
+        }
+
+        /// Checks TARGET.parity (when it exists) against the map and reads
+        /// its shards; which of the chunks found damaged it can heal.
+        private func checkParity(_ report: VerificationReport, map: ChunkMap) -> ParityCheck? {
+            let path = target + ".parity"
+            guard ParityFiles.exists(path) else { return nil }
+            let parity: ParityFile
+            do {
+                parity = try ParityFile.open(FilePath(path))
+            } catch {
+                return ParityCheck(path: path, problem: "\(error)", assessment: nil)
+            }
+            defer { try? parity.close() }
+            if let mismatch = parity.mismatch(with: map) {
+                return ParityCheck(path: path, problem: ParityFileError.mismatch(path: path, mismatch).description, assessment: nil)
+            }
+            if report.findings.contains(where: { if case .sizeMismatch = $0 { true } else { false } }) {
+                return ParityCheck(
+                    path: path, problem: "\(path) cannot heal \(target): its length is not the map's, and parity heals bytes in place, not a length",
+                    assessment: nil)
+            }
+            let shards: [Int]
+            do {
+                shards = try parity.damagedShards()
+            } catch {
+                return ParityCheck(path: path, problem: "\(error)", assessment: nil)
+            }
+            let damaged = report.findings.compactMap { $0.chunk?.index }
+            return ParityCheck(path: path, problem: nil, assessment: ParityAssessment(layout: parity.layout, damagedChunks: damaged, damagedShards: shards))
         }
 
         /// An upload is checked where its bytes are: the server audits its disk.
@@ -98,7 +131,7 @@ extension UploadVerify {
             return try file.readMap()
         }
 
-        private func printReport(_ report: VerificationReport, chunkCount: Int?) {
+        private func printReport(_ report: VerificationReport, chunkCount: Int?, parity: ParityCheck?) {
             var lines = [String]()
             if let chunkCount {
                 let bad = report.findings.filter { $0.chunk != nil }.count
@@ -106,8 +139,26 @@ extension UploadVerify {
             }
             lines += report.findings.map { "  \($0)" }
             if let sha = report.actualSHA256, report.sha256Matches == true { lines.append("SHA-256 matches: \(sha)") }
-            if report.isOK {
+            if let parity {
+                if let problem = parity.problem {
+                    lines.append("parity cannot be used: \(problem)")
+                } else if let assessment = parity.assessment {
+                    if assessment.isIntact {
+                        let layout = assessment.layout
+                        lines.append(
+                            "\(parity.path): intact, \(layout.stripeCount) stripes of \(layout.dataShards) chunks + \(layout.parityShards) parity shards; "
+                                + "heals up to \(layout.parityShards) damaged chunks per stripe")
+                    } else {
+                        lines += ParityReport.summary(assessment, target: target, parityPath: parity.path) + ParityReport.stripes(assessment)
+                    }
+                }
+            }
+            if report.isOK && parity?.isOK != false {
                 lines.append("ok")
+            } else if let parity, parity.healsEverything, parity.assessment?.isIntact == false {
+                lines.append("to repair: uploadverify repair \(target)   (heals from \(parity.path); no copy needed)")
+            } else if report.isOK {
+                lines.append("the file is ok; to make a new parity: uploadverify map \(target) --parity PERCENT")
             } else {
                 lines.append("to repair: uploadverify repair \(target) --from SOURCE   (SOURCE: a good copy of the file, or its upload URL)")
             }
@@ -138,9 +189,12 @@ struct VerifyJSON: Encodable {
     let sizeMismatch: SizeMismatch?
     let sha256Matches: Bool?
     let sha256: String?
+    /// TARGET.parity's state; null when there is none (or for a URL).
+    let parity: ParityJSON?
 
-    init(_ report: VerificationReport) {
-        ok = report.isOK
+    init(_ report: VerificationReport, parity: ParityCheck? = nil) {
+        ok = report.isOK && parity?.isOK != false
+        self.parity = parity.map(ParityJSON.init)
         checkedChunks = report.checkedChunks
         var corrupt = [Chunk]()
         var missing = [Chunk]()
@@ -174,9 +228,76 @@ struct VerifyJSON: Encodable {
         try container.encode(sizeMismatch, forKey: .sizeMismatch)
         try container.encode(sha256Matches, forKey: .sha256Matches)
         try container.encode(sha256, forKey: .sha256)
+        try container.encode(parity, forKey: .parity)
     }
 
     enum CodingKeys: String, CodingKey {
-        case ok, checkedChunks, corrupt, missing, sizeMismatch, sha256Matches, sha256
+        case ok, checkedChunks, corrupt, missing, sizeMismatch, sha256Matches, sha256, parity
+    }
+}
+
+/// What `verify` found of TARGET.parity.
+struct ParityCheck {
+    let path: String
+    /// Why it cannot be used (truncated, foreign, of another version, ...), when it cannot.
+    let problem: String?
+    let assessment: ParityAssessment?
+
+    /// Nothing wrong with the parity itself.
+    var isOK: Bool { problem == nil && (assessment?.damagedShards.isEmpty ?? true) }
+    /// Every damaged chunk and parity shard (if any) heals from it.
+    var healsEverything: Bool { problem == nil && assessment?.canHealEverything == true }
+}
+
+/// `verify --json`'s `parity`: `{path, usable, problem, dataShards,
+/// parityShards, stripes, damagedParityShards, healsEverything, unhealable:
+/// [{stripe, chunks, parityShards}]}`, `null` where a value is unknown.
+struct ParityJSON: Encodable {
+    struct Stripe: Encodable {
+        let stripe: Int
+        let chunks: [Int]
+        let parityShards: [Int]
+    }
+
+    let path: String
+    let usable: Bool
+    let problem: String?
+    let dataShards: Int?
+    let parityShards: Int?
+    let stripes: Int?
+    let damagedParityShards: [Int]
+    let healsEverything: Bool
+    let unhealable: [Stripe]
+
+    init(_ check: ParityCheck) {
+        path = check.path
+        usable = check.problem == nil
+        problem = check.problem
+        let assessment = check.problem == nil ? check.assessment : nil
+        dataShards = assessment?.layout.dataShards
+        parityShards = assessment?.layout.parityShards
+        stripes = assessment?.layout.stripeCount
+        damagedParityShards = assessment?.damagedShards ?? []
+        healsEverything = check.healsEverything
+        unhealable = (assessment?.unhealable ?? []).map {
+            Stripe(stripe: $0.index, chunks: $0.damagedChunks.map(\.value), parityShards: $0.damagedShards)
+        }
+    }
+
+    func encode(to encoder: any Encoder) throws {
+        var container = encoder.container(keyedBy: CodingKeys.self)
+        try container.encode(path, forKey: .path)
+        try container.encode(usable, forKey: .usable)
+        try container.encode(problem, forKey: .problem)
+        try container.encode(dataShards, forKey: .dataShards)
+        try container.encode(parityShards, forKey: .parityShards)
+        try container.encode(stripes, forKey: .stripes)
+        try container.encode(damagedParityShards, forKey: .damagedParityShards)
+        try container.encode(healsEverything, forKey: .healsEverything)
+        try container.encode(unhealable, forKey: .unhealable)
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case path, usable, problem, dataShards, parityShards, stripes, damagedParityShards, healsEverything, unhealable
     }
 }
