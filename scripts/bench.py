@@ -5,7 +5,7 @@ incompressible file held in the page cache.
     make bench                                   # 4 GiB, 5 rounds
     BENCH_SIZE=256M BENCH_ROUNDS=3 make bench    # quick check
     BENCH_DIR=/tmp/bench scripts/bench.py        # work dir (relative: to the repo root)
-    BENCH_ONLY=local|server|client|baseline make bench   # one part only
+    BENCH_ONLY=local|server|client|cluster|baseline make bench   # one part only
     BENCH_BASELINE=HEAD~3 make bench             # also this binary against an earlier build of it
     scripts/bench.py --rows 'verify-*,map'       # some rows only (--list names them)
     scripts/bench.py --report-only bench-work/samples.tsv   # the report of a saved run
@@ -514,6 +514,131 @@ def in_flight_probe(ctx: Ctx, rnd: int) -> dict:
             "notes": {"in_flight": n, "held": held, "idle_rss_kib": idle}}
 
 
+# --- Several nodes: scripts/cluster.sh's GlusterFS volume behind nginx
+
+CLUSTER_SCRIPT = REPO / "scripts" / "cluster.sh"
+CLUSTER_UPLOADS = 12  # uploads at once, each of the 256 MiB file ("small")
+
+
+def cluster_dir(ctx: Ctx) -> Path:
+    return ctx.work / "cluster"
+
+
+def cluster_up(nodes: int) -> Hook:
+    """`cluster.sh up NODES` with this binary (--no-fsync, as the receive
+    rows), untimed; the balancer's URL goes to ctx.state["balancer_url"]."""
+
+    def hook(ctx: Ctx, rnd: int = 0) -> None:
+        cluster_down(ctx)
+        argv = [str(CLUSTER_SCRIPT), "up", str(nodes), "--binary", ctx.uv, "--dir", str(cluster_dir(ctx)), "--", "--no-fsync"]
+        done = subprocess.run(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        if done.returncode != 0:
+            raise BenchError(f"cluster.sh up {nodes} failed ({done.returncode}): {done.stdout[-2000:]}")
+        settings = dict(line.split("=", 1) for line in (cluster_dir(ctx) / "cluster.env").read_text().splitlines() if "=" in line)
+        ctx.state["balancer_url"] = settings["BALANCER_URL"].strip()
+
+    return hook
+
+
+def cluster_down(ctx: Ctx, rnd: int = 0) -> None:
+    subprocess.run([str(CLUSTER_SCRIPT), "down", "--dir", str(cluster_dir(ctx))], stdout=subprocess.DEVNULL,
+                   stderr=subprocess.DEVNULL)
+
+
+def concurrent_uploads(url_key: str) -> Callable:
+    """CLUSTER_UPLOADS `upload`s of the 256 MiB file at once (each with its
+    own resume state, so each is a new upload), to ctx.state[url_key] or
+    ctx.vars[url_key]; every one must end confirmed."""
+
+    def fn(ctx: Ctx, rnd: int) -> dict:
+        url = ctx.state.get(url_key) or ctx.vars[url_key]
+        runs = []
+        for i in range(CLUSTER_UPLOADS):
+            argv = [ctx.uv, "upload", ctx.vars["small"], "--server", url, "--chunk-size", "8MiB", "--json"]
+            env = child_env({"XDG_CACHE_HOME": str(ctx.work / f"cache-cluster-{rnd}-{i}")})
+            runs.append(subprocess.Popen(argv, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True))
+        failed = []
+        for i, run in enumerate(runs):
+            out, err = run.communicate()
+            if run.returncode != 0 or json.loads(out or "{}").get("sha256") is None:
+                failed.append(f"upload {i} ({run.returncode}): {err.strip()[-300:]}")
+        for path in ctx.work.glob("cache-cluster-*"):
+            shutil.rmtree(path, ignore_errors=True)
+        if failed:
+            raise BenchError(f"{len(failed)} of {CLUSTER_UPLOADS} uploads failed: {'; '.join(failed[:3])}")
+        return {}
+
+    return fn
+
+
+def cluster_pair(name: str, target: Optional[float], ours_nodes: int, peer_nodes: Optional[int]) -> Pair:
+    """OURS_NODES nodes on the volume against PEER_NODES (None: one `serve`
+    on local disk, the bench's own), the same CLUSTER_UPLOADS uploads."""
+    ours = Call(concurrent_uploads("balancer_url"),
+                f"{CLUSTER_UPLOADS} x uploadverify upload $WORK/small.bin --chunk-size 8MiB at once, through nginx to "
+                f"{ours_nodes} node(s) on one GlusterFS volume")
+    if peer_nodes is None:
+        peer = Call(concurrent_uploads("serve_url"),
+                    f"the same to one serve on local disk (no balancer)")
+        setup, cleanup, needs = {"ours": cluster_up(ours_nodes)}, {"ours": cluster_down, "peer": empty_server("serve")}, ("serve",)
+    else:
+        peer = Call(concurrent_uploads("balancer_url"),
+                    f"the same to {peer_nodes} node(s) on the volume")
+        setup = {"ours": cluster_up(ours_nodes), "peer": cluster_up(peer_nodes)}
+        cleanup, needs = {"ours": cluster_down, "peer": cluster_down}, ()
+    return Pair(name, target, ours, peer, setup=setup, cleanup=cleanup, prepare=prefix_file("small", 256 * MiB),
+                part="cluster", needs=needs, rounds="scaling", size="cluster", warm="small")
+
+
+# --- Parity: map --parity and repair FILE against par2, on the 1 GiB file
+
+PARITY_PERCENT = 5
+
+
+def parity_copy(ctx: Ctx) -> Path:
+    return ctx.work / "parity" / "gib.bin"
+
+
+def remove_parity_outputs(ctx: Ctx, rnd: int = 0) -> None:
+    """Whatever a side wrote beside the copy: our map and parity, par2's files."""
+    folder = parity_copy(ctx).parent
+    for path in folder.glob("gib.bin?*"):
+        path.unlink()
+
+
+def parity_prepare(ctx: Ctx) -> None:
+    """A copy of the 1 GiB file ({parity_file}) in a folder of its own: par2
+    names its files after it."""
+    prefix_file("gib", GiB)(ctx)
+    copy = parity_copy(ctx)
+    copy.parent.mkdir(exist_ok=True)
+    if not copy.exists() or copy.stat().st_size != Path(ctx.vars["gib"]).stat().st_size:
+        shutil.copyfile(ctx.vars["gib"], copy)
+    remove_parity_outputs(ctx)
+
+
+def damage_three_chunks(ctx: Ctx, rnd: int = 0) -> None:
+    """One byte in each of three 8 MiB chunks far apart, in three stripes."""
+    copy = parity_copy(ctx)
+    damage(copy, copy.stat().st_size)
+
+
+def heal_prepare(ctx: Ctx) -> None:
+    """Both parities made once, untimed."""
+    parity_prepare(ctx)
+    for argv in ([ctx.uv, "map", ctx.vars["parity_file"], "--parity", str(PARITY_PERCENT)],
+                 ["par2", "create", "-q", f"-r{PARITY_PERCENT}", ctx.vars["parity_file"]]):
+        done = subprocess.run(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+        if done.returncode != 0:
+            raise BenchError(f"heal rows: {' '.join(argv)} failed: {done.stderr[-500:]}")
+
+
+def par2_backups_removed(ctx: Ctx, rnd: int = 0) -> None:
+    """par2 repair keeps the damaged file as gib.bin.1: removed."""
+    for path in parity_copy(ctx).parent.glob("gib.bin.[0-9]*"):
+        path.unlink()
+
+
 def hashing_excluded_cpu(ctx: Ctx, rnd: int) -> dict:
     """This round's server-cpu-per-GiB server CPU (ours), less the CPU time
     of one `map` of the same file (its map written aside and removed)."""
@@ -702,6 +827,27 @@ TABLE = [
          joins="repair-1MiB", rss_limit=RSS_LIMIT_MIB),
     repair(8),
 
+    # --- parity (on the 1 GiB file: par2 takes about 42 s for it). Creating
+    # parity at 5%: at least 50x faster than par2 create, i.e. <= 0.02x its
+    # time (ours also writes the chunk map and the SHA-256 in the same pass).
+    Pair("parity-create-5pct", 1 / 50, Cmd(f"{{uv}} map {{parity_file}} --parity {PARITY_PERCENT}"),
+         Cmd(f"par2 create -q -r{PARITY_PERCENT} {{parity_file}}"),
+         cleanup={"ours": remove_parity_outputs, "peer": remove_parity_outputs}, prepare=parity_prepare,
+         part="local", rounds="scaling", size="gib", warm="gib"),
+    # Healing three damaged chunks (one byte in each), the SHA-256 confirmed
+    # after, against par2 repair of the same damage: at least 20x faster.
+    Pair("parity-heal-3-chunks", 1 / 20, Cmd("{uv} repair {parity_file}"), Cmd("par2 repair -q {parity_file}.par2"),
+         setup={"ours": damage_three_chunks, "peer": damage_three_chunks}, cleanup={"peer": par2_backups_removed},
+         prepare=heal_prepare, finish=remove_parity_outputs, part="local", rounds="scaling", size="gib", warm="gib"),
+
+    # --- several nodes (as root, with scripts/install-deps.sh --cluster): the
+    # target is that coordination does not collapse when the nodes share 2
+    # cores: 3 nodes at least 0.8x the aggregate rate of 1, i.e. <= 1.25x its
+    # time. The volume's cost against local disk is reported.
+    cluster_pair("cluster-3-vs-1-node", 1.25, 3, 1),
+    cluster_pair("cluster-2-vs-1-node", None, 2, 1),
+    cluster_pair("cluster-1-node-vs-local-disk", None, 1, None),
+
     # --- baseline: this binary against the build of BENCH_BASELINE
     versus_baseline("receive-3x8MiB", lambda uv, server: Cmd(
         f"{BENCH_UPLOAD} {{{SERVER_URL_VAR[server]}}} {{data}} --chunk-size {8 * MiB} --connections 3"),
@@ -720,7 +866,7 @@ TABLE = [
                     prepare=repair_prepare(1, (("uv", "serve"), ("uv_base", "baseline")), rsync_copy=False),
                     warm=None),
 ]
-PARTS = ("local", "server", "client", "baseline")
+PARTS = ("local", "server", "client", "cluster", "baseline")
 
 
 # --- Processes: CPU time, memory ----------------------------------------------
@@ -1094,7 +1240,7 @@ class Ctx:
         self.vars = {
             "uv": uv, "uv_base": uv_base or "", "data": str(data), "nomap": f"{data}.nomap", "sha": sha,
             "digest": base64.b64encode(bytes.fromhex(sha)).decode(), "work": str(work),
-            "small": str(work / "small.bin"), "gib": str(work / "gib.bin"), "py": sys.executable,
+            "small": str(work / "small.bin"), "gib": str(work / "gib.bin"), "parity_file": str(work / "parity" / "gib.bin"), "py": sys.executable,
             "scripts": str(SCRIPTS), "in_flight": str(in_flight),
             "serve_url": f"http://127.0.0.1:{SERVE_PORT}", "fsync_url": f"http://127.0.0.1:{FSYNC_PORT}",
             "baseline_url": f"http://127.0.0.1:{BASELINE_PORT}", "nginx_url": f"http://127.0.0.1:{NGINX_PORT}",
@@ -1103,7 +1249,7 @@ class Ctx:
         # How commands are shown in the report and results.tsv.
         self.shown = dict(self.vars, uv="uploadverify", uv_base=f"uploadverify@{base_label}", data="$DATA",
                           nomap="$DATA.nomap", sha="$SHA", digest="$DIGEST", work="$WORK",
-                          small="$WORK/small.bin", gib="$WORK/gib.bin", py="python3", scripts="scripts",
+                          small="$WORK/small.bin", gib="$WORK/gib.bin", parity_file="$WORK/parity/gib.bin", py="python3", scripts="scripts",
                           url_serve="$URL", file_serve="$WORK/srv/ID", url_baseline="$BASELINE_URL",
                           file_baseline="$WORK/srv-base/ID", cache="$WORK/cache-N")
         self.out = open(samples_path, "w")
@@ -1133,6 +1279,7 @@ class Ctx:
 
     def size_of(self, key: str) -> int:
         return {"data": self.bytes, "small": min(256 * MiB, self.bytes), "gib": min(GiB, self.bytes),
+                "cluster": CLUSTER_UPLOADS * min(256 * MiB, self.bytes),
                 "in_flight": self.in_flight * MiB}[key]
 
     def rounds_of(self, pair: Pair) -> int:
@@ -1681,6 +1828,10 @@ def main(argv: Optional[list] = None) -> int:
             raise BenchError("BENCH_ONLY=baseline needs BENCH_BASELINE=<git revision> (or --baseline-binary)")
         patterns = [p.strip() for p in args.rows.split(",") if p.strip()] if args.rows else None
         groups = selected_groups(TABLE, only, patterns, bool(base_rev or args.baseline_binary))
+        if os.geteuid() != 0 and any(lead.part == "cluster" for lead, _ in groups):
+            # Namespaces and FUSE mounts need root (see scripts/cluster.sh).
+            log("the cluster rows need root: skipped")
+            groups = [(lead, joined) for lead, joined in groups if lead.part != "cluster"]
         if not groups:
             raise BenchError("no row selected (see --list)")
 
@@ -1692,7 +1843,8 @@ def main(argv: Optional[list] = None) -> int:
         resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
 
         if not args.no_install:
-            if subprocess.run([str(SCRIPTS / "install-deps.sh"), "--bench"], cwd=REPO).returncode != 0:
+            extra = ["--cluster"] if any(lead.part == "cluster" for lead, _ in groups) else []
+            if subprocess.run([str(SCRIPTS / "install-deps.sh"), "--bench", *extra], cwd=REPO).returncode != 0:
                 raise BenchError("scripts/install-deps.sh --bench failed")
         if args.binary:
             uv = str(Path(args.binary).resolve())

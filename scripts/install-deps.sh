@@ -10,7 +10,7 @@
 # nginx, iproute2 and psmisc, installed with their services kept from
 # starting (below). With --bench, also the peers `make bench`
 # (scripts/bench.py) times uploadverify against: nginx-light (WebDAV PUT),
-# rsync (its daemon), xxhash (xxhsum), git (a BENCH_BASELINE worktree), and
+# rsync (its daemon), xxhash (xxhsum), par2 (parity), git (a BENCH_BASELINE worktree), and
 # tuspy 1.1.0 from PyPI (the tuspy-8MiB row's stock tus client).
 # Swift itself must already be on PATH (it does not come from Debian's
 # packages).
@@ -67,6 +67,7 @@ if $bench; then
   command -v nginx >/dev/null 2>&1 || { need+=(nginx-light); quiet_units+=(nginx.service); }
   command -v rsync >/dev/null 2>&1 || need+=(rsync)
   command -v xxhsum >/dev/null 2>&1 || need+=(xxhash)
+  command -v par2 >/dev/null 2>&1 || need+=(par2)
   command -v git >/dev/null 2>&1 || need+=(git)
   if ! python3 -c 'import tusclient' 2>/dev/null && ! python3 -m pip --version >/dev/null 2>&1 &&
     [[ " ${need[*]} " != *" python3-pip "* ]]; then
