@@ -52,7 +52,11 @@ public func buildRouter(store: any UploadStore, metrics: ServerMetrics, options:
         store: store, metrics: metrics, chunkGrace: options.chunkGrace, minimumRate: options.minimumRate, crashProbe: options.crashProbe
     )
     .register(on: router)
-    TusRoutes(store: store, metrics: metrics, maxUploadSize: options.maxUploadSize, expireAfter: options.expireAfter).register(on: router)
+    TusRoutes(
+        store: store, metrics: metrics, maxUploadSize: options.maxUploadSize, expireAfter: options.expireAfter,
+        bodyDeadline: BodyDeadline(grace: options.chunkGrace, minimumRate: options.minimumRate)
+    )
+    .register(on: router)
     return router
 }
 

@@ -41,7 +41,9 @@ extension TusRoutes {
         do {
             var headers: HTTPFields = [.location: location]
             if withUpload {
-                let receipt = try await append(request.body, to: snapshot.id, at: 0, checksum: checksum)
+                let receipt = try await append(
+                    request.body, to: snapshot.id, at: 0, checksum: checksum, bytes: announcedBytes(request, remaining: length),
+                    context: context)
                 headers[.uploadOffset] = String(receipt.offset)
             } else if length == 0 {
                 try await finish(snapshot.id)
@@ -90,7 +92,7 @@ extension TusRoutes {
         if Self.isResumableUploadRequest(request) { return try await patchResumable(request, context: context) }
         let id = try context.uploadID()
         do {
-            return try await patchTus(request, id: id)
+            return try await patchTus(request, id: id, context: context)
         } catch let problem as Problem {
             // Expiration asks every PATCH answer to say when the upload expires, refusals included.
             var problem = problem
@@ -99,7 +101,7 @@ extension TusRoutes {
         }
     }
 
-    private func patchTus(_ request: Request, id: UploadID) async throws -> Response {
+    private func patchTus(_ request: Request, id: UploadID, context: UploadRequestContext) async throws -> Response {
         guard request.headers[.contentType].map(isOffsetStream) == true else {
             throw Problem(
                 .unsupportedMediaType, "unsupported-media-type", title: "Unsupported Content-Type",
@@ -124,7 +126,8 @@ extension TusRoutes {
             throw Problem(UploadError.pastTheEnd(length: size)).closingConnection()
         }
         do {
-            let receipt = try await append(request.body, to: id, at: offset, checksum: checksum)
+            let receipt = try await append(
+                request.body, to: id, at: offset, checksum: checksum, bytes: announcedBytes(request, remaining: size - offset), context: context)
             return Response(status: .noContent, headers: try await answerHeaders(id, offset: receipt.offset))
         } catch UploadError.uploadComplete {
             // Nothing more to store: a retry of the last PATCH, with no bytes, is answered as it was.
@@ -151,13 +154,22 @@ extension TusRoutes {
         return headers
     }
 
+    /// What a body may carry: its `Content-Length`, else what the upload still lacks.
+    func announcedBytes(_ request: Request, remaining: Int64) -> Int64 {
+        request.headers[.contentLength].flatMap(ASCIIDecimal.parse) ?? remaining
+    }
+
     /// Appends, counts, and confirms the SHA-256 once the last byte is in.
+    /// A body slower than its deadline for `bytes` has its connection closed.
     private func append(
-        _ body: some AsyncSequence<ByteBuffer, any Error> & Sendable, to id: UploadID, at offset: Int64, checksum: BodyChecksum?
+        _ body: some AsyncSequence<ByteBuffer, any Error> & Sendable, to id: UploadID, at offset: Int64, checksum: BodyChecksum?,
+        bytes: Int64, context: UploadRequestContext
     ) async throws -> AppendReceipt {
         let receipt: AppendReceipt
         do {
-            receipt = try await store.append(id, at: offset, checksum: checksum, body: body)
+            receipt = try await bodyDeadline.closing(context.channel, afterBytes: bytes) {
+                try await store.append(id, at: offset, checksum: checksum, body: body)
+            }
         } catch {
             // A body that ran past the end, or was cut after its last byte,
             // may still have stored every byte: the upload is completed all the same.

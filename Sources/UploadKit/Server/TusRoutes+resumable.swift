@@ -68,7 +68,9 @@ extension TusRoutes {
         }
         var headers: HTTPFields = [.location: location]
         do {
-            let receipt = try await appendResumable(request.body, to: snapshot.id, at: 0, complete: complete, checksum: checksum, context: context)
+            let receipt = try await appendResumable(
+                request.body, to: snapshot.id, at: 0, complete: complete, checksum: checksum, bytes: announcedBytes(request, remaining: length),
+                context: context)
             headers.append(contentsOf: resumableHeaders(offset: receipt.offset, complete: complete && receipt.isFull, interop: interop))
             return Response(status: .created, headers: headers)
         } catch {
@@ -125,7 +127,9 @@ extension TusRoutes {
         }
         _ = try declaredLength(request, offset: offset, complete: complete, interop: interop, recorded: map.layout.fileSize.bytes)
         do {
-            let receipt = try await appendResumable(request.body, to: id, at: offset, complete: complete, checksum: checksum, context: context)
+            let receipt = try await appendResumable(
+                request.body, to: id, at: offset, complete: complete, checksum: checksum,
+                bytes: announcedBytes(request, remaining: map.layout.fileSize.bytes - offset), context: context)
             let done = complete && receipt.isFull
             var headers = resumableHeaders(offset: receipt.offset, complete: done, interop: interop)
             headers[.cacheControl] = "no-store"
@@ -151,6 +155,15 @@ extension TusRoutes {
     /// ?1`), confirmed from disk once every byte is in; a second append is
     /// retried for a moment while an ended one lets go of the lock.
     private func appendResumable(
+        _ body: RequestBody, to id: UploadID, at offset: Int64, complete: Bool, checksum: BodyChecksum?, bytes: Int64,
+        context: UploadRequestContext
+    ) async throws -> AppendReceipt {
+        try await bodyDeadline.closing(context.channel, afterBytes: bytes) {
+            try await appendWhenFree(body, to: id, at: offset, complete: complete, checksum: checksum, context: context)
+        }
+    }
+
+    private func appendWhenFree(
         _ body: RequestBody, to id: UploadID, at offset: Int64, complete: Bool, checksum: BodyChecksum?, context: UploadRequestContext
     ) async throws -> AppendReceipt {
         try await appends.serving(id, on: context.channel) {

@@ -20,6 +20,8 @@ struct TusRoutes: Sendable {
     let metrics: ServerMetrics
     let maxUploadSize: ByteCount
     let expireAfter: Duration?
+    /// Each append's body, as each chunk's: see `BodyDeadline`.
+    var bodyDeadline = BodyDeadline(grace: .seconds(30), minimumRate: 64 * 1024)
     let appends = InFlightAppends()
     let failedCompletions = Locked<Set<UploadID>>([])
 

@@ -82,7 +82,7 @@ extension UploadRoutes {
     private func withDeadline(
         for length: Int64, context: UploadRequestContext, _ body: @escaping @Sendable () async throws -> ChunkReceipt
     ) async throws -> ChunkReceipt {
-        let limit = chunkGrace + .seconds(length / max(1, minimumRate))
+        let limit = BodyDeadline(grace: chunkGrace, minimumRate: minimumRate).limit(forBytes: length)
         return try await withThrowingTaskGroup(of: ChunkReceipt?.self) { group in
             group.addTask { try await body() }
             group.addTask {

@@ -211,6 +211,46 @@ import UploadKit
         }
     }
 
+    @Test func aTusPatchTooSlowForItsDeadlineIsCutOffKeepingWhatArrived() async throws {
+        let fixture = try ServerFixture {
+            $0.chunkGrace = .seconds(3)
+            $0.minimumRate = 1 << 40
+        }
+        try await fixture.run(.live) { api in
+            let tus: HTTPFields = [HTTPField.Name("Tus-Resumable")!: "1.0.0"]
+            var creation = tus
+            creation[HTTPField.Name("Upload-Length")!] = "\(file.length)"
+            let location = try #require(try await api.request(.post, "/files/", headers: creation).headers[.location])
+            let connection = try await RawHTTPConnection.open(port: try #require(api.client.port), receiveTimeout: 20)
+            let started = ContinuousClock.now
+            let head = requestHead(
+                "PATCH", location,
+                [
+                    ("Tus-Resumable", "1.0.0"), ("Upload-Offset", "0"), ("Content-Type", "application/offset+octet-stream"),
+                    ("Content-Length", "\(file.length)"),
+                ])
+            await connection.send(head)
+            await connection.send(Array(file.bytes[..<(kib64 + 100)]))
+            #expect(await connection.waitForClose(), "the deadline closed the connection")
+            #expect(ContinuousClock.now - started < .seconds(15), "the deadline, not the 60 s idle timeout")
+            // What arrived is kept, up to its last durable point, and the append lock is free again.
+            var offset = -1
+            #expect(
+                try await eventually {
+                    let answer = try await api.request(.head, location, headers: tus)
+                    offset = answer.headers[HTTPField.Name("Upload-Offset")!].flatMap { Int($0) } ?? -1
+                    return answer.status == .ok && offset >= 0
+                })
+            #expect(offset <= kib64 + 100)
+            var rest = tus
+            rest[HTTPField.Name("Upload-Offset")!] = "\(offset)"
+            rest[.contentType] = "application/offset+octet-stream"
+            let patch = try await api.request(.patch, location, headers: rest, body: Array(file.bytes[offset...]))
+            #expect(patch.status == .noContent)
+            #expect(patch.headers[HTTPField.Name("Upload-Offset")!] == "\(file.length)")
+        }
+    }
+
     @Test func twoClientsPuttingTheSameChunkAtOnceCommitItOnce() async throws {
         let big = SampleFile(length: 4 * 1024 * 1024, chunkSize: 1024 * 1024)
         try await ServerFixture().run(.live) { api in
