@@ -113,17 +113,11 @@ public enum ChunkMapCodec {
         let createdAt: UInt64 = reader.read()
         let expected = reader.readBytes(32)
         let metadataCheck: UInt64 = reader.read()
-        guard fileSize <= UInt64(Int64.max), chunkSize <= UInt64(Int64.max) else {
-            throw .damagedHeader("its sizes are out of range")
-        }
         let layout: ChunkLayout
-        do {
-            layout = try ChunkLayout(fileSize: ByteCount(Int64(fileSize)), chunkSize: ByteCount(Int64(chunkSize)))
+        do throws(RecordedGeometryError) {
+            layout = try .recorded(fileSize: fileSize, chunkSize: chunkSize, chunkCount: chunkCount)
         } catch {
-            throw .damagedHeader("its geometry is invalid: \(error)")
-        }
-        guard layout.chunkCount == Int(chunkCount) else {
-            throw .damagedHeader("it records \(chunkCount) chunks where its sizes give \(layout.chunkCount)")
+            throw .damagedHeader(error.reason)
         }
         guard metadataLength <= ChunkMapFormat.maximumMetadataLength else {
             throw .damagedHeader("its metadata length \(metadataLength) is over the 16 KiB limit")

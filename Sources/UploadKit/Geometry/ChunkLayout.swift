@@ -106,3 +106,27 @@ public enum ChunkLayoutError: Error, Equatable, CustomStringConvertible {
         }
     }
 }
+
+extension ChunkLayout {
+    /// The geometry a file format records (a chunk map's header, a parity
+    /// file's): its sizes and its chunk count must agree. Throws the reason
+    /// as words, for the format's own "damaged header" error.
+    static func recorded(fileSize: UInt64, chunkSize: UInt64, chunkCount: UInt32) throws(RecordedGeometryError) -> ChunkLayout {
+        guard fileSize <= UInt64(Int64.max), chunkSize <= UInt64(Int64.max) else { throw RecordedGeometryError("its sizes are out of range") }
+        let layout: ChunkLayout
+        do {
+            layout = try ChunkLayout(fileSize: ByteCount(Int64(fileSize)), chunkSize: ByteCount(Int64(chunkSize)))
+        } catch {
+            throw RecordedGeometryError("its geometry is invalid: \(error)")
+        }
+        guard layout.chunkCount == Int(chunkCount) else {
+            throw RecordedGeometryError("it records \(chunkCount) chunks where its sizes give \(layout.chunkCount)")
+        }
+        return layout
+    }
+}
+
+struct RecordedGeometryError: Error {
+    let reason: String
+    init(_ reason: String) { self.reason = reason }
+}

@@ -145,15 +145,11 @@ public enum ParityCodec {
         let mapIdentity: UInt64 = reader.read()
         let tableCheck: UInt64 = reader.read()
         let shardsOffset: UInt64 = reader.read()
-        guard fileSize <= UInt64(Int64.max), chunkSize <= UInt64(Int64.max) else { throw .damagedHeader("its sizes are out of range") }
         let chunks: ChunkLayout
-        do {
-            chunks = try ChunkLayout(fileSize: ByteCount(Int64(fileSize)), chunkSize: ByteCount(Int64(chunkSize)))
+        do throws(RecordedGeometryError) {
+            chunks = try .recorded(fileSize: fileSize, chunkSize: chunkSize, chunkCount: chunkCount)
         } catch {
-            throw .damagedHeader("its geometry is invalid: \(error)")
-        }
-        guard chunks.chunkCount == Int(chunkCount) else {
-            throw .damagedHeader("it records \(chunkCount) chunks where its sizes give \(chunks.chunkCount)")
+            throw .damagedHeader(error.reason)
         }
         let layout: ParityLayout
         do {
