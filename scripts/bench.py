@@ -12,10 +12,11 @@ incompressible file held in the page cache.
 
 Settings (environment): BENCH_SIZE (default 4G; a count with an optional
 K/M/G/T suffix, powers of 1024, "iB" allowed), BENCH_ROUNDS (5),
-BENCH_SCALING_ROUNDS (3: the receive and latency scaling rows and the
-in-flight memory row), BENCH_DIR (./bench-work), BENCH_ONLY (all),
-BENCH_BASELINE (a git revision; unset: no baseline rows), BENCH_IN_FLIGHT
-(500: chunk PUTs held open at once by the memory row).
+BENCH_SCALING_ROUNDS (3: the receive and latency scaling rows, the
+in-flight memory row, and the long ones: parity, cluster, many files),
+BENCH_DIR (./bench-work), BENCH_ONLY (all), BENCH_BASELINE (a git
+revision; unset: no baseline rows), BENCH_IN_FLIGHT (500: chunk PUTs held
+open at once by the memory row).
 
 This VM is noisy (2 shared cores, memory handed back to the host: see
 ../shared/STACK.md, "Benchmarking on this machine"), so a single timing means
@@ -42,6 +43,7 @@ import base64
 import contextlib
 import dataclasses
 import fnmatch
+import hashlib
 import http.client
 import json
 import marshal
@@ -268,19 +270,24 @@ def record_server_peak(server: str) -> Hook:
     return hook
 
 
-def upload_untimed(*servers: str, chunk: int = 8 * MiB, connections: int = 3) -> Hook:
+def upload_untimed(*servers: str, chunk: int = 8 * MiB, connections: int = 3, complete: bool = False) -> Hook:
     """A fresh upload of the data file to each server (not timed: completing
     a complete upload is a no-op), its URL and data file kept as
-    {url_SERVER} and {file_SERVER}, the stored file read into the cache."""
+    {url_SERVER} and {file_SERVER}, the stored file read into the cache.
+    With COMPLETE, also completed with the data file's SHA-256 and confirmed
+    so (confirm_complete)."""
 
     def hook(ctx: Ctx, rnd: int = 0) -> None:
         for server in servers:
             res = ctx.resource(server)
             out = run_untimed(ctx, [sys.executable, str(SCRIPTS / "bench_upload.py"), res.url, str(ctx.data),
-                                    "--chunk-size", str(chunk), "--connections", str(connections)])
+                                    "--chunk-size", str(chunk), "--connections", str(connections),
+                                    *(["--complete", ctx.sha] if complete else [])])
             url = out.strip().splitlines()[-1]
             ctx.state[f"url_{server}"] = url
             ctx.state[f"file_{server}"] = str(res.data_dir / url.rsplit("/", 1)[-1])
+            if complete:
+                confirm_complete(ctx, server, url)
         for server in servers:
             warm(Path(ctx.state[f"file_{server}"]))
 
@@ -653,6 +660,110 @@ def hashing_excluded_cpu(ctx: Ctx, rnd: int) -> dict:
             "notes": {"map_cpu_s": round(cpu, 3)}}
 
 
+# --- The client side (#16): download, and a folder of many small files
+
+
+def remove_download(ctx: Ctx, rnd: int = 0) -> None:
+    """{download} and its chunk map: `download` resumes from them, so a
+    leftover file would make the next round fetch nothing."""
+    for suffix in ("", ".chunkmap"):
+        Path(ctx.vars["download"] + suffix).unlink(missing_ok=True)
+
+
+def downloaded_whole(ctx: Ctx, rnd: int = 0) -> None:
+    """{download} has the data file's size. That it has its bytes, the side's
+    exit status says: `download` exits 0 only when the SHA-256 it read back
+    from the disk is the server's confirmed one (which upload_untimed
+    confirmed to be the data file's); curl -f fails on an HTTP error, and
+    on a short body (18). No hash pass here: the file is as big as the data."""
+    path = Path(ctx.vars["download"])
+    size = path.stat().st_size if path.exists() else None
+    if size != ctx.bytes:
+        raise BenchError(f"{ctx.pair_name}: {path} has {size} bytes, not the data file's {ctx.bytes}")
+
+
+def download_prepare(ctx: Ctx) -> None:
+    """One upload of the data file to our server, completed and confirmed
+    with its SHA-256, untimed; the stored file read into the cache."""
+    remove_download(ctx)
+    if shutil.disk_usage(ctx.work).free <= 2 * ctx.bytes + GiB:
+        raise BenchError(f"{ctx.pair_name}: not enough disk in {ctx.work} for the stored upload and the download "
+                         f"({2 * ctx.bytes} bytes, +1 GiB margin)")
+    upload_untimed("serve", complete=True)(ctx)
+
+
+def download_finish(ctx: Ctx) -> None:
+    remove_download(ctx)
+    empty_server("serve")(ctx)
+
+
+FILES_COUNT, FILE_BYTES = 1000, MiB  # upload-1000x1MiB-files
+
+
+def files_sums(ctx: Ctx) -> Path:
+    """The files' SHA-256s, beside the folder (not in it: the folder is what
+    is uploaded)."""
+    return Path(ctx.vars["files"] + ".sha256")
+
+
+def files_prepare(ctx: Ctx) -> None:
+    """{files}: FILES_COUNT files of FILE_BYTES each, distinct random
+    contents, made once (kept for the next run, like small.bin), with their
+    SHA-256s in files_sums; those go to ctx.state["files_sha256"], and the
+    files are read into the cache."""
+    folder = Path(ctx.vars["files"])
+    sums = files_sums(ctx)
+    names = [f"file-{i:04d}.bin" for i in range(FILES_COUNT)]
+    listed = {}
+    if sums.exists():
+        for line in sums.read_text().splitlines():
+            digest, _, name = line.partition("  ")
+            listed[name] = digest
+    on_disk = sorted(p.name for p in folder.iterdir()) if folder.is_dir() else []
+    intact = (on_disk == names and sorted(listed) == names
+              and all((folder / name).stat().st_size == FILE_BYTES for name in names))
+    if not intact:
+        log(f"writing {folder} ({FILES_COUNT} files of {FILE_BYTES} random bytes)")
+        sums.unlink(missing_ok=True)  # it describes the old files
+        fresh_dir(folder)
+        listed = {}
+        for name in names:
+            block = os.urandom(FILE_BYTES)
+            (folder / name).write_bytes(block)
+            listed[name] = hashlib.sha256(block).hexdigest()
+        if len(set(listed.values())) != FILES_COUNT:
+            raise BenchError(f"{folder}: two files came out alike")
+        tmp = Path(f"{sums}.tmp")
+        tmp.write_text("".join(f"{listed[name]}  {name}\n" for name in names))
+        os.replace(tmp, sums)  # only a complete set is ever reused
+    ctx.state["files_sha256"] = sorted(listed.values())
+    subprocess.run(["cat", *(str(folder / name) for name in names)], stdout=subprocess.DEVNULL, check=True)
+
+
+def confirm_files_complete(ctx: Ctx, rnd: int = 0) -> None:
+    """After a side: the server's complete uploads are exactly the folder's
+    files, each once, by their SHA-256s (GET /uploads?state=complete, every
+    page: at most 1000 uploads a page, `next` the cursor of the next)."""
+    port = ctx.resource("serve").port
+    found, cursor = [], None
+    while True:
+        path = "/uploads?state=complete&limit=1000" + (f"&cursor={cursor}" if cursor else "")
+        status, _, body = http_request(port, "GET", path)
+        try:
+            doc = json.loads(body) if status == 200 else None
+            uploads, cursor = doc["uploads"], doc.get("next")
+        except (ValueError, TypeError, KeyError):
+            raise BenchError(f"{ctx.pair_name}: GET {path}: {status} {body[:300]!r}") from None
+        found += [u.get("sha256") for u in uploads]
+        if not cursor:
+            break
+    want = ctx.state["files_sha256"]
+    if sorted(found, key=str) != want:
+        missing = len(set(want) - set(found))
+        raise BenchError(f"{ctx.pair_name}: the server holds {len(found)} complete uploads, not the "
+                         f"{FILES_COUNT} files of {ctx.vars['files']} ({missing} of them missing)")
+
+
 # --- The table ----------------------------------------------------------------
 
 BENCH_UPLOAD = "{py} {scripts}/bench_upload.py"
@@ -670,6 +781,12 @@ TUSPY_UPLOAD = Cmd("{py} -c 'import sys; from tusclient import client; "
                    "u = client.TusClient(sys.argv[1]).uploader(sys.argv[2], chunk_size=int(sys.argv[3]), "
                    "metadata=dict(sha256=sys.argv[4])); u.upload(); print(u.url)' "
                    f"{{serve_url}}/files/ {{data}} {8 * MiB} {{sha}}")
+# upload-1000x1MiB-files: one `upload` of the folder, against one `upload`
+# per file, one after the other, in a shell loop (stopping at the first
+# that fails), all with one resume-state folder, as a user's would be.
+FILES_ONE_RUN = Cmd("{uv} upload {files} --server {serve_url}", env=(("XDG_CACHE_HOME", "{cache}"),))
+FILES_RUN_EACH = Cmd("""sh -c 'for f in "$1"/*; do "$0" upload "$f" --server "$2" || exit; done' """
+                     "{uv} {files} {serve_url}", env=(("XDG_CACHE_HOME", "{cache}"),))
 
 
 def receive(name: str, target: Optional[float], chunk_mib: int, connections: int, server: str = "serve",
@@ -826,6 +943,30 @@ TABLE = [
          Reuse("repair-1MiB", "rsync --inplace --no-whole-file (the repair-1MiB rounds)"),
          joins="repair-1MiB", rss_limit=RSS_LIMIT_MIB),
     repair(8),
+    # The client side (#16). download: `download` of a complete upload
+    # (chunks checked on arrival, the SHA-256 read back from disk and
+    # confirmed) against curl -sf -o of GET /uploads/{id}/data, both from our
+    # server (--no-fsync) into $WORK; the upload made once, untimed, and the
+    # download and its chunk map removed before each side. The target: at
+    # least 0.8x curl's rate, i.e. <= 1/0.8 its time.
+    Pair("download-4GiB", 1 / 0.8, Cmd("{uv} download {url_serve} -o {download}"),
+         Cmd("curl -sf -o {download} {url_serve}/data"),
+         setup={"ours": remove_download, "peer": remove_download},
+         cleanup={"ours": downloaded_whole, "peer": downloaded_whole},
+         prepare=download_prepare, finish=download_finish, part="client", needs=("serve",),
+         cpu_of={"ours": ("serve",), "peer": ("serve",)}, add_server_cpu=True, warm=None),
+    # A folder of 1,000 files of 1 MiB (random, made once): one `upload DIR`
+    # against 1,000 `upload FILE` runs one after the other; the server and
+    # the resume state emptied before each side, and the server checked to
+    # hold the 1,000 files complete after it (untimed). The target: at least
+    # 5x faster, i.e. <= 0.2x the time. BENCH_SCALING_ROUNDS: the peer takes
+    # one to two minutes a round here.
+    Pair("upload-1000x1MiB-files", 0.2, FILES_ONE_RUN, FILES_RUN_EACH,
+         setup={"ours": empty_server("serve", caches=True), "peer": empty_server("serve", caches=True)},
+         cleanup={"ours": confirm_files_complete, "peer": confirm_files_complete},
+         prepare=files_prepare, finish=empty_server("serve", caches=True), part="client", needs=("serve",),
+         rounds="scaling", cpu_of={"ours": ("serve",), "peer": ("serve",)}, add_server_cpu=True, size="files",
+         warm=None),
 
     # --- parity (on the 1 GiB file: par2 takes about 42 s for it). Creating
     # parity at 5%: at least 50x faster than par2 create, i.e. <= 0.02x its
@@ -1241,6 +1382,7 @@ class Ctx:
             "uv": uv, "uv_base": uv_base or "", "data": str(data), "nomap": f"{data}.nomap", "sha": sha,
             "digest": base64.b64encode(bytes.fromhex(sha)).decode(), "work": str(work),
             "small": str(work / "small.bin"), "gib": str(work / "gib.bin"), "parity_file": str(work / "parity" / "gib.bin"), "py": sys.executable,
+            "download": str(work / "download.bin"), "files": str(work / "files-1000x1MiB"),
             "scripts": str(SCRIPTS), "in_flight": str(in_flight),
             "serve_url": f"http://127.0.0.1:{SERVE_PORT}", "fsync_url": f"http://127.0.0.1:{FSYNC_PORT}",
             "baseline_url": f"http://127.0.0.1:{BASELINE_PORT}", "nginx_url": f"http://127.0.0.1:{NGINX_PORT}",
@@ -1250,6 +1392,7 @@ class Ctx:
         self.shown = dict(self.vars, uv="uploadverify", uv_base=f"uploadverify@{base_label}", data="$DATA",
                           nomap="$DATA.nomap", sha="$SHA", digest="$DIGEST", work="$WORK",
                           small="$WORK/small.bin", gib="$WORK/gib.bin", parity_file="$WORK/parity/gib.bin", py="python3", scripts="scripts",
+                          download="$WORK/download.bin", files="$WORK/files-1000x1MiB",
                           url_serve="$URL", file_serve="$WORK/srv/ID", url_baseline="$BASELINE_URL",
                           file_baseline="$WORK/srv-base/ID", cache="$WORK/cache-N")
         self.out = open(samples_path, "w")
@@ -1279,7 +1422,7 @@ class Ctx:
 
     def size_of(self, key: str) -> int:
         return {"data": self.bytes, "small": min(256 * MiB, self.bytes), "gib": min(GiB, self.bytes),
-                "cluster": CLUSTER_UPLOADS * min(256 * MiB, self.bytes),
+                "cluster": CLUSTER_UPLOADS * min(256 * MiB, self.bytes), "files": FILES_COUNT * FILE_BYTES,
                 "in_flight": self.in_flight * MiB}[key]
 
     def rounds_of(self, pair: Pair) -> int:
@@ -1806,11 +1949,12 @@ def main(argv: Optional[list] = None) -> int:
             print(report(parse_samples(Path(args.report_only).read_text())))
             return 0
         if args.list:
+            width = max(len(p.name) for p in TABLE)
             for lead, joined in groups_of(TABLE):
                 for p in (lead, *joined):
                     target = ("reported" if p.target is None else
                               f"<= {p.target:.4g}" + (" KiB" if p.metric == "kib-per-request" else "x"))
-                    print(f"{p.name:20} {lead.part:9} {target:10} rounds: {lead.rounds}"
+                    print(f"{p.name:{width}} {lead.part:9} {target:10} rounds: {lead.rounds}"
                           + (f" (with {lead.name})" if p is not lead else ""))
             return 0
         signal.signal(signal.SIGTERM, _interrupted)

@@ -4,13 +4,15 @@ downloads (`download`, pull `repair`): it forwards every request to the
 server, counts the `GET .../data` requests in flight, and can hold their
 answers or flip a byte of the answer to one range.
 
-    fault_proxy.py TARGET_PORT [--hold SECONDS] [--corrupt OFFSET:TIMES]... [--fail METHOD:SUFFIX:TIMES]...
+    fault_proxy.py TARGET_PORT [--hold SECONDS] [--hold-all SECONDS] [--corrupt OFFSET:TIMES]... [--fail METHOD:SUFFIX:TIMES]...
 
 It listens on 127.0.0.1, on a port the kernel picks, and prints
 `listening on 127.0.0.1:PORT` once it accepts connections.
 
 - `--hold SECONDS` keeps each data answer that long before sending it, so
   that requests overlap and a test can see how many are in flight.
+- `--hold-all SECONDS` keeps every answer (any method) that long, for the
+  tests that count all of a client's requests in flight (`upload DIR`).
 - `--corrupt OFFSET:TIMES` flips one byte of the body of the first TIMES
   answers to a `Range: bytes=OFFSET-...` request (TIMES -1: every one), as
   a bad link or middlebox would; the server's disk is left alone.
@@ -18,8 +20,10 @@ It listens on 127.0.0.1, on a port the kernel picks, and prints
   method whose path ends with SUFFIX `502 Bad Gateway` without passing
   them on, as a balancer does when the node it chose is down.
 - `GET /_proxy/stats` is answered by the proxy itself:
-  `{"peakInFlight", "inFlight", "completed", "dataRanges"}`, `dataRanges`
-  being the `Range` of every data request received, in order.
+  `{"peakInFlight", "inFlight", "completed", "dataRanges", "peakAllInFlight",
+  "requests"}`, `dataRanges` being the `Range` of every data request
+  received, in order; `peakAllInFlight` the most requests of any kind that
+  were in flight at once, `requests` how many were relayed.
 
 Each request is sent to the server on a connection of its own
 (`Connection: close`) and read whole before it is answered: the answers of
@@ -46,6 +50,9 @@ class Stats:
         self.peak = 0
         self.completed = 0
         self.ranges = []
+        self.all_in_flight = 0
+        self.peak_all = 0
+        self.requests = 0
         # offset -> corruptions left (negative: forever)
         self.corrupt = corrupt
         # [method, path suffix, 502s left]
@@ -54,7 +61,8 @@ class Stats:
     def as_json(self):
         with self.lock:
             return json.dumps(
-                {"peakInFlight": self.peak, "inFlight": self.in_flight, "completed": self.completed, "dataRanges": list(self.ranges)}
+                {"peakInFlight": self.peak, "inFlight": self.in_flight, "completed": self.completed, "dataRanges": list(self.ranges),
+                 "peakAllInFlight": self.peak_all, "requests": self.requests}
             ).encode()
 
 
@@ -137,7 +145,7 @@ def forward(target_port, request_line, fields, body):
     return status_line, answer_fields, rest
 
 
-def make_handler(target_port, hold, stats):
+def make_handler(target_port, hold, hold_all, stats):
     class Handler(socketserver.BaseRequestHandler):
         def handle(self):
             client = self.request
@@ -169,6 +177,10 @@ def make_handler(target_port, hold, stats):
                 return
             is_data = method == "GET" and target.split("?")[0].endswith("/data")
             requested = field(fields, "range") or ""
+            with stats.lock:
+                stats.all_in_flight += 1
+                stats.peak_all = max(stats.peak_all, stats.all_in_flight)
+                stats.requests += 1
             if is_data:
                 with stats.lock:
                     stats.in_flight += 1
@@ -176,6 +188,8 @@ def make_handler(target_port, hold, stats):
                     stats.ranges.append(requested)
             try:
                 status_line, answer_fields, answer = forward(target_port, request_line, fields, body)
+                if hold_all > 0:
+                    time.sleep(hold_all)
                 if is_data:
                     if hold > 0:
                         time.sleep(hold)
@@ -191,6 +205,8 @@ def make_handler(target_port, hold, stats):
                 # Counted out just before the answer leaves: the client may
                 # start its next request as soon as it has it, and must
                 # never be counted twice.
+                with stats.lock:
+                    stats.all_in_flight -= 1
                 if is_data:
                     with stats.lock:
                         stats.in_flight -= 1
@@ -236,6 +252,7 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("target_port", type=int)
     parser.add_argument("--hold", type=float, default=0.0)
+    parser.add_argument("--hold-all", type=float, default=0.0)
     parser.add_argument("--corrupt", action="append", default=[], metavar="OFFSET:TIMES")
     parser.add_argument("--fail", action="append", default=[], metavar="METHOD:SUFFIX:TIMES")
     options = parser.parse_args()
@@ -247,7 +264,7 @@ def main():
     for item in options.fail:
         method, suffix, times = item.split(":")
         stats.fail.append([method, suffix, int(times)])
-    server = Server(("127.0.0.1", 0), make_handler(options.target_port, options.hold, stats))
+    server = Server(("127.0.0.1", 0), make_handler(options.target_port, options.hold, options.hold_all, stats))
     print(f"listening on 127.0.0.1:{server.server_address[1]}", flush=True)
     server.serve_forever()
 

@@ -34,6 +34,18 @@ enum ExitStatus: Int32 {
         Glibc.exit(ExitStatus.badInput.rawValue)
     }
 
+    /// One file's failure among many (`upload DIR`, `verify DIR`): its code and its line.
+    static func describe(_ error: any Error) -> (status: ExitStatus, message: String) {
+        classify(error) ?? (.failure, "\(error)")
+    }
+
+    /// The exit code of a command over many files: an integrity problem
+    /// anywhere outranks a failure to do the work, which outranks bad input.
+    static func worst(_ statuses: some Sequence<ExitStatus>) -> ExitStatus {
+        let rank: [ExitStatus: Int] = [.ok: 0, .badInput: 1, .failure: 2, .integrityProblem: 3]
+        return statuses.max { rank[$0]! < rank[$1]! } ?? .ok
+    }
+
     private static func classify(_ error: any Error) -> (ExitStatus, String)? {
         switch error {
         case let error as CommandFailure: (error.status, error.message)
@@ -57,6 +69,7 @@ enum ExitStatus: Int32 {
         case let error as UploadError: (.failure, error.description)
         case let error as TLSSetupError: (.badInput, error.description)
         case let error as CrashSwitchError: (.badInput, error.description)
+        case let error as UploadManifestError: (.badInput, error.description)
         default: nil
         }
     }

@@ -188,6 +188,27 @@ class Table(unittest.TestCase):
         self.assertEqual({name: (pairs[name].target, pairs[name].part) for name in ("tus-patch-4GiB", "tuspy-8MiB")},
                          {"tus-patch-4GiB": (1 / 0.9, "server"), "tuspy-8MiB": (None, "client")})
 
+    def test_client_side_rows(self):
+        # download at >= 0.8x curl's rate (<= 1/0.8 its time); one upload of the folder >= 5x faster than
+        # one per file (<= 0.2). Both in the client part, against our server, with its CPU counted.
+        pairs = {p.name: p for p in bench.TABLE}
+        got = {name: (pairs[name].target, pairs[name].part, pairs[name].needs, pairs[name].add_server_cpu)
+               for name in ("download-4GiB", "upload-1000x1MiB-files")}
+        self.assertEqual(got, {"download-4GiB": (1 / 0.8, "client", ("serve",), True),
+                               "upload-1000x1MiB-files": (0.2, "client", ("serve",), True)})
+        self.assertEqual(pairs["upload-1000x1MiB-files"].rounds, "scaling")
+        with tempfile.TemporaryDirectory() as tmp, Running.ctx(self, tmp) as ctx:
+            self.assertEqual(ctx.size_of(pairs["upload-1000x1MiB-files"].size), 1000 << 20)
+            values = dict(ctx.values(), url_serve="http://h/uploads/ID")
+            self.assertEqual(pairs["download-4GiB"].ours.argv(values),
+                             ["/bin/true", "download", "http://h/uploads/ID", "-o", f"{tmp}/download.bin"])
+            self.assertEqual(pairs["download-4GiB"].peer.argv(values),
+                             ["curl", "-sf", "-o", f"{tmp}/download.bin", "http://h/uploads/ID/data"])
+            ours = pairs["upload-1000x1MiB-files"].ours
+            self.assertEqual(ours.argv(values), ["/bin/true", "upload", f"{tmp}/files-1000x1MiB", "--server",
+                                                 "http://127.0.0.1:18931"])
+            self.assertEqual(ours.environ(values)["XDG_CACHE_HOME"], values["cache"])
+
     def test_sizes(self):
         self.assertEqual(bench.parse_size("4G"), 4 << 30)
         self.assertEqual(bench.parse_size("256M"), 256 << 20)
@@ -244,6 +265,102 @@ class Running(unittest.TestCase):
         with tempfile.TemporaryDirectory() as tmp, self.ctx(tmp) as ctx:
             with self.assertRaises(bench.BenchError), contextlib.redirect_stderr(io.StringIO()):
                 bench.measure(ctx, bench.Pair("p", None, cmd, None), 1, "ours", cmd)
+
+    def test_the_many_files_peer_runs_one_upload_per_file(self):
+        # A stand-in uploadverify that logs its arguments and its cache folder, and fails on "bad".
+        with tempfile.TemporaryDirectory() as tmp, self.ctx(tmp) as ctx:
+            fake = Path(tmp) / "uv"
+            fake.write_text('#!/bin/sh\necho "$* $XDG_CACHE_HOME" >>"$(dirname "$0")/calls"\n'
+                            'case "$2" in *bad*) exit 3;; esac\n')
+            fake.chmod(0o755)
+            folder = Path(ctx.vars["files"])
+            folder.mkdir()
+            for name in ("b.bin", "a.bin", "c.bin"):
+                (folder / name).write_bytes(b"x")
+            ctx.vars["uv"] = str(fake)
+            peer = next(p for p in bench.TABLE if p.name == "upload-1000x1MiB-files").peer
+            pair = bench.Pair("p", None, None, peer)  # no server CPU to read
+            run = bench.measure(ctx, pair, 1, "peer", peer)
+            calls = (Path(tmp) / "calls").read_text().splitlines()
+            cache = calls[0].split()[-1]
+            self.assertTrue(cache.startswith(f"{tmp}/cache-"), cache)
+            self.assertEqual(calls, [f"upload {folder}/{name} --server http://127.0.0.1:18931 {cache}"
+                                     for name in ("a.bin", "b.bin", "c.bin")])
+            self.assertGreater(run.wall_s, 0)
+            # The loop stops at the first upload that fails, and so does the bench.
+            (Path(tmp) / "calls").unlink()
+            (folder / "b-bad.bin").write_bytes(b"x")
+            with self.assertRaises(bench.BenchError), contextlib.redirect_stderr(io.StringIO()):
+                bench.measure(ctx, pair, 2, "peer", peer)
+            self.assertEqual([line.split()[1] for line in (Path(tmp) / "calls").read_text().splitlines()],
+                             [f"{folder}/a.bin", f"{folder}/b-bad.bin"])
+
+    def test_the_many_files_check_reads_every_page(self):
+        # Two pages of the list (limit 1000 asked for; the fake server gives 2 a page): the check
+        # passes the first page's `next` back as the cursor and compares the SHA-256s as a multiset.
+        import http.server
+        import json
+        import threading
+        import types
+        from urllib.parse import parse_qs, urlparse
+
+        held = ["aa", "bb", "cc"]
+        asked = []
+
+        class Lister(http.server.BaseHTTPRequestHandler):
+            def do_GET(self):
+                url = urlparse(self.path)
+                query = {k: v[0] for k, v in parse_qs(url.query).items()}
+                asked.append((url.path, query))
+                start = int(query.get("cursor", "0"), 16) if "cursor" in query else 0
+                page = held[start:start + 2]
+                nxt = f"{start + 2:032x}" if start + 2 < len(held) else None
+                body = json.dumps({"next": nxt, "uploads": [{"sha256": h, "state": "complete"} for h in page]})
+                self.send_response(200)
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body.encode())
+
+            def log_message(self, *args):
+                pass
+
+        server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Lister)
+        thread = threading.Thread(target=server.serve_forever, daemon=True)
+        thread.start()
+        try:
+            with tempfile.TemporaryDirectory() as tmp, self.ctx(tmp) as ctx:
+                ctx.resources["serve"] = types.SimpleNamespace(port=server.server_address[1])
+                ctx.state["files_sha256"] = ["aa", "bb", "cc"]
+                bench.confirm_files_complete(ctx)
+                self.assertEqual(asked, [("/uploads", {"state": "complete", "limit": "1000"}),
+                                         ("/uploads", {"state": "complete", "limit": "1000",
+                                                       "cursor": f"{2:032x}"})])
+                ctx.state["files_sha256"] = ["aa", "bb", "cc", "dd"]
+                with self.assertRaisesRegex(bench.BenchError, "holds 3 complete uploads"):
+                    bench.confirm_files_complete(ctx)
+                held[2] = "bb"  # a file uploaded twice, another not at all
+                ctx.state["files_sha256"] = ["aa", "bb", "cc"]
+                with self.assertRaises(bench.BenchError):
+                    bench.confirm_files_complete(ctx)
+        finally:
+            server.shutdown()
+            server.server_close()
+
+    def test_download_hooks(self):
+        # Before each side the download and its chunk map go; after it, a short file stops the bench.
+        with tempfile.TemporaryDirectory() as tmp, self.ctx(tmp) as ctx:
+            out = Path(ctx.vars["download"])
+            out.write_bytes(b"x" * 10)
+            Path(f"{out}.chunkmap").write_bytes(b"m")
+            bench.remove_download(ctx)
+            self.assertEqual(list(Path(tmp).glob("download.bin*")), [])
+            with self.assertRaises(bench.BenchError):
+                bench.downloaded_whole(ctx)
+            out.write_bytes(b"x" * (1 << 20))  # the ctx's size
+            bench.downloaded_whole(ctx)
+            out.write_bytes(b"x" * ((1 << 20) - 1))
+            with self.assertRaises(bench.BenchError):
+                bench.downloaded_whole(ctx)
 
     def test_a_server_is_stopped_and_its_directory_removed_on_error(self):
         with tempfile.TemporaryDirectory() as tmp:

@@ -17,9 +17,10 @@ final class FaultProxy {
     /// answers get a flipped byte (-1: every one). `fail`: requests (method,
     /// path suffix, how many) answered 502 without being passed on, as a
     /// balancer does when the node it picked is down.
-    init(target: Int, hold: Double = 0, corrupt: [Int: Int] = [:], fail: [(method: String, suffix: String, times: Int)] = []) throws {
+    init(target: Int, hold: Double = 0, holdAll: Double = 0, corrupt: [Int: Int] = [:], fail: [(method: String, suffix: String, times: Int)] = []) throws {
         var arguments = ["python3", Self.script.path, String(target)]
         if hold > 0 { arguments += ["--hold", String(hold)] }
+        if holdAll > 0 { arguments += ["--hold-all", String(holdAll)] }
         for rule in fail { arguments += ["--fail", "\(rule.method):\(rule.suffix):\(rule.times)"] }
         for (offset, times) in corrupt.sorted(by: { $0.key < $1.key }) { arguments += ["--corrupt", "\(offset):\(times)"] }
         process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
@@ -45,13 +46,18 @@ final class FaultProxy {
         let completed: Int
         /// The `Range` of every data request, in the order they arrived.
         let dataRanges: [String]
+        /// The most requests of any kind between arriving and being answered at once.
+        let peakAllInFlight: Int
+        /// Requests of any kind relayed.
+        let requests: Int
     }
 
     func stats() throws -> Stats {
         let object = try json(String(decoding: try Curl.request("GET", base + "/_proxy/stats").body, as: UTF8.self))
         return Stats(
             peakInFlight: object["peakInFlight"] as? Int ?? -1, completed: object["completed"] as? Int ?? -1,
-            dataRanges: object["dataRanges"] as? [String] ?? [])
+            dataRanges: object["dataRanges"] as? [String] ?? [], peakAllInFlight: object["peakAllInFlight"] as? Int ?? -1,
+            requests: object["requests"] as? Int ?? -1)
     }
 
     deinit {

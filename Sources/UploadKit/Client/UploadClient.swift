@@ -16,10 +16,15 @@ import Foundation
 public final class UploadClient: Sendable {
     private let http: HTTPClient
     private let token: String?
+    /// Every request waits for one of these: the client's bound on what it
+    /// has in flight, whichever file or chunk the request is for.
+    public let slots: RequestSlots
     /// Status and JSON answers are small; anything larger is refused.
     private static let maximumAnswer = 16 << 20
 
-    public init(token: String?, caFile: String?) throws {
+    /// `inFlight` bounds the requests in flight at once over everything this
+    /// client does (`upload` and `download` of many files share one client).
+    public init(token: String?, caFile: String?, inFlight: Int = 64) throws {
         var configuration = HTTPClient.Configuration()
         // A refused connection is retried by the pool until the connect timeout: keep it short.
         configuration.timeout = .init(connect: .seconds(5), read: .seconds(120))
@@ -28,8 +33,12 @@ public final class UploadClient: Sendable {
             tls.trustRoots = .file(caFile)
             configuration.tlsConfiguration = tls
         }
+        // One connection per slot: a request never waits for a connection
+        // once it has its slot.
+        configuration.connectionPool.concurrentHTTP1ConnectionsPerHostSoftLimit = max(8, inFlight)
         http = HTTPClient(eventLoopGroupProvider: .singleton, configuration: configuration)
         self.token = token
+        slots = RequestSlots(inFlight)
     }
 
     public func shutdown() async {
@@ -50,6 +59,8 @@ public final class UploadClient: Sendable {
         for (name, value) in headers { request.headers.add(name: name, value: value) }
         if let token { request.headers.add(name: "Authorization", value: "Bearer \(token)") }
         request.body = body
+        await slots.acquire()
+        defer { slots.release() }
         do {
             let response = try await http.execute(request, timeout: .hours(1))
             let bytes = try await response.body.collect(upTo: Self.maximumAnswer)
@@ -136,6 +147,8 @@ public final class UploadClient: Sendable {
         var request = HTTPClientRequest(url: url.description + "/data")
         request.headers.add(name: "Range", value: "bytes=\(range.offset)-\(range.lastByte)")
         if let token { request.headers.add(name: "Authorization", value: "Bearer \(token)") }
+        await slots.acquire()
+        defer { slots.release() }
         do {
             let response = try await http.execute(request, timeout: .hours(1))
             guard response.status.code == 206 || (response.status.code == 200 && range.offset == 0) else {

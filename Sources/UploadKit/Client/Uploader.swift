@@ -30,6 +30,10 @@ public struct Uploader: Sendable {
     /// network errors and 5xx, with doubling backoff.
     public var attempts = 5
     public var firstBackoff: Duration = .milliseconds(200)
+    /// Where the file is read and hashed (nil: NIO's shared pool, which also
+    /// reads the chunk bodies). Many files at once get a pool of their own,
+    /// so that their scans never take every thread the bodies need.
+    public var scanPool: NIOThreadPool?
 
     private var retry: Retry { Retry(attempts: attempts, firstBackoff: firstBackoff) }
 
@@ -89,9 +93,10 @@ public struct Uploader: Sendable {
 
         // The reading thread feeds chunks to the queue as it hashes them.
         let (chunks, feed) = AsyncStream<Chunk>.makeStream()
+        let pool = scanPool ?? .singleton
         let scanning = Task {
             defer { feed.finish() }
-            return try await NIOThreadPool.singleton.runIfActive {
+            return try await pool.runIfActive {
                 try FileScan.scan(
                     file, layout: layout, computeSHA256: true,
                     onChunk: { index, digest in

@@ -38,6 +38,14 @@ enum InputFile {
         return read == magic.count && magic == ChunkMapFormat.magic
     }
 
+    /// Whether `path` is a folder (or a link to one): the commands that take
+    /// a file take a folder as the tree of its files.
+    static func isFolder(_ path: String) -> Bool {
+        guard let handle = try? OwnedDescriptor.open(FilePath(path), .readOnly) else { return false }
+        defer { try? handle.close() }
+        return (try? handle.status().type) == .directory
+    }
+
     static func isUploadURL(_ text: String) -> Bool {
         text.hasPrefix("http://") || text.hasPrefix("https://")
     }

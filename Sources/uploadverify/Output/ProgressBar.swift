@@ -1,3 +1,4 @@
+import Foundation
 import UploadKit
 
 #if canImport(Glibc)

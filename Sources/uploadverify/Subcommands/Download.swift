@@ -15,12 +15,17 @@ extension UploadVerify {
         )
 
         @Argument(help: "The upload URL (http://HOST:PORT/uploads/ID).")
-        var url: String
+        var url: String?
 
         @Option(
             name: [.customShort("o"), .customLong("output")],
-            help: "Where to write the file (default: the upload's filename, else its id, in the current directory).")
+            help: ArgumentHelp(
+                "Where to write the file (default: the upload's filename, else its id, in the current directory).",
+                discussion: "With --manifest, the folder the files go into (default: the current one)."))
         var output: String?
+
+        @Option(help: "Download every file of this manifest (written by 'upload --manifest') to its path, each confirmed against the manifest's SHA-256.")
+        var manifest: String?
 
         @Option(help: "Chunk requests in flight at once.")
         var concurrency = 3
@@ -33,16 +38,26 @@ extension UploadVerify {
 
         @OptionGroup var access: ServerAccess
 
+        func validate() throws {
+            guard (url == nil) != (manifest == nil) else { throw ValidationError("give an upload URL or --manifest M, not both") }
+        }
+
         func run() async throws {
-            let address = try UploadURL(parsing: url)
             guard (1...64).contains(concurrency) else { throw CommandFailure.badInput("--concurrency must be from 1 to 64") }
             var downloader = Downloader()
             downloader.concurrency = concurrency
             downloader.force = force
+            if let manifest {
+                let status = try await DownloadBatch(downloader: downloader, folder: output ?? ".", json: json, access: access)
+                    .run(UploadManifest.read(from: manifest))
+                if status != .ok { throw ExitCode(status.rawValue) }
+                return
+            }
+            let address = try UploadURL(parsing: url!)
             let bar = TransferBar(title: "downloading \(output ?? address.id.rawValue)")
             let outcome: DownloadOutcome
             do {
-                outcome = try await access.makeClient().using { client in
+                outcome = try await access.makeClient(inFlight: concurrency).using { client in
                     try await downloader.download(from: address, to: output, client: client, progress: bar)
                 }
                 bar.finish()

@@ -10,7 +10,7 @@ extension UploadVerify {
             discussion: "The default: `uploadverify map FILE` runs this."
         )
 
-        @Argument(help: "The file to map.")
+        @Argument(help: "The file to map, or a folder: every file in it that has no chunk map yet gets one.")
         var file: String
 
         @Option(name: [.customShort("o"), .customLong("output")], help: "Where to write the map (default: FILE.chunkmap beside FILE).")
@@ -31,6 +31,18 @@ extension UploadVerify {
         var parity: String?
 
         func run() async throws {
+            if InputFile.isFolder(file) {
+                guard output == nil else { throw CommandFailure.badInput("a folder's maps go beside its files: leave out --output") }
+                if parity != nil, skipSHA256 {
+                    throw CommandFailure.badInput("--parity needs the SHA-256 (a heal ends by confirming it): leave out --no-sha256")
+                }
+                let tree = MapTree(
+                    chunkSize: try chunkSize.map { try ByteCount(parsing: $0) }, computeSHA256: !skipSHA256,
+                    parityPercent: try parity.map { try ParityPercent.parse($0) })
+                let status = tree.run(file)
+                if status != .ok { throw ExitCode(status.rawValue) }
+                return
+            }
             if let parity {
                 try createWithParity(percent: try ParityPercent.parse(parity))
                 return

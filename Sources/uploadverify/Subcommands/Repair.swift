@@ -41,9 +41,9 @@ extension UploadVerify {
             switch (try Target(parsing: target), try Target(parsing: from)) {
             case (.upload(let url), .file(let source)):
                 _ = try InputFile.open(source)
-                outcome = try await access.makeClient().using { try await repairer.push(from: source, to: url, client: $0) }
+                outcome = try await access.makeClient(inFlight: concurrency).using { try await repairer.push(from: source, to: url, client: $0) }
             case (.file(let path), .upload(let url)):
-                outcome = try await access.makeClient().using { try await repairer.pull(from: url, to: path, client: $0) }
+                outcome = try await access.makeClient(inFlight: concurrency).using { try await repairer.pull(from: url, to: path, client: $0) }
             case (.file(let path), .file(let source)):
                 _ = try InputFile.open(source)
                 outcome = try await repairer.local(from: source, to: path)

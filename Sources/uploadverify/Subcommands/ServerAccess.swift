@@ -9,8 +9,9 @@ struct ServerAccess: ParsableArguments {
     @Option(name: .customLong("ca-file"), help: "PEM file of the CA that signed the server's certificate.")
     var caFile: String?
 
-    func makeClient() throws -> UploadClient {
-        try UploadClient(token: token ?? Environment.value("UPLOADVERIFY_TOKEN"), caFile: caFile)
+    /// `inFlight`: the command's `--concurrency`, for the commands that have one.
+    func makeClient(inFlight: Int = 64) throws -> UploadClient {
+        try UploadClient(token: token ?? Environment.value("UPLOADVERIFY_TOKEN"), caFile: caFile, inFlight: inFlight)
     }
 }
 

@@ -8,7 +8,7 @@ extension UploadVerify {
             abstract: "Check a file against its chunk map and/or a SHA-256, naming every corrupt byte range."
         )
 
-        @Argument(help: "The file to check, or an upload URL (the server then audits its copy).")
+        @Argument(help: "The file to check, a folder (each file in it against its chunk map), or an upload URL (the server then audits its copy).")
         var target: String
 
         @Option(help: "The chunk map to check against (default: TARGET.chunkmap).")
@@ -26,6 +26,14 @@ extension UploadVerify {
             let expectedSHA256 = try sha256.map { try SHA256Digest(hex: $0) }
             if case .upload(let url) = try Target(parsing: target) {
                 try await verifyRemote(url, expectedSHA256: expectedSHA256)
+                return
+            }
+            if InputFile.isFolder(target) {
+                guard map == nil, sha256 == nil else {
+                    throw CommandFailure.badInput("--map and --sha256 are for one file: a folder's files are checked against their own chunk maps")
+                }
+                let status = try VerifyTree(json: json).run(target)
+                if status != .ok { throw ExitCode(status.rawValue) }
                 return
             }
             let chunkMap = try loadMap()
