@@ -107,21 +107,26 @@ public struct Downloader: Sendable {
             client: client, url: url, file: file, attempts: attempts,
             onRetry: { index, error in progress.retrying(chunk: index, after: error) })
         let fetched = SentCounter()
+        // As on the server: a chunk's bytes reach the disk before its entry
+        // says `verified`, so that a crash never leaves the map vouching for
+        // bytes that were lost; one sync covers the chunks written meanwhile.
+        let marks = DurableMarks(file: file, mapFile: mapFile)
+        let marking = Task { try await marks.run() }
         do {
             try await WorkerQueue(concurrency: concurrency).run(AsyncStream(wanted)) { chunk in
                 try await fetcher.fetch(chunk)
-                // As on the server: a chunk's bytes reach the disk before its
-                // entry says `verified`, so that a crash never leaves the map
-                // vouching for bytes that were lost.
-                try await NIOThreadPool.singleton.runIfActive {
-                    try file.dataSync()
-                    try mapFile.write(.verified(chunk.digest), at: chunk.index)
-                }
+                marks.written(chunk)
                 fetched.add(chunk.range.length)
                 progress.chunkSent(bytes: chunk.range.length)
             }
+            marks.finish()
+            try await marking.value
+            try await marks.flush()
         } catch {
-            // The entries written stay, for the next run to start from.
+            marks.finish()
+            // The chunks fetched are marked once synced: the next run starts from them.
+            _ = try? await marking.value
+            try? await marks.flush()
             try? mapFile.sync()
             throw error
         }

@@ -140,6 +140,29 @@ public enum ParityMapping {
         return (map, header)
     }
 
+    /// The first `length` bytes of `file`, read in order one block at a time
+    /// into one buffer, fed to `encoder`: the parity of bytes already
+    /// hashed (a server's upload at completion), so nothing is hashed here.
+    /// `until` is asked before each block: true stops the pass (the parity is abandoned).
+    static func feed(
+        _ file: OwnedDescriptor, length: Int64, to encoder: ParityEncoder, blockSize: Int = FileScan.defaultBlockSize,
+        until stop: () -> Bool = { false }
+    ) throws {
+        file.adviseSequential()
+        let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: blockSize, alignment: 4096)
+        defer { buffer.deallocate() }
+        var offset: Int64 = 0
+        while offset < length {
+            if stop() { throw ParityWorkError.stopped }
+            let want = Int(min(Int64(blockSize), length - offset))
+            let block = UnsafeMutableRawBufferPointer(rebasing: buffer[0..<want])
+            let got = try file.readAll(fromAbsoluteOffset: offset, into: block)
+            guard got == want else { throw FileScanError.endedEarly(path: file.path.string, expectedBytes: length, actualBytes: offset + Int64(got)) }
+            try encoder.feed(UnsafeRawBufferPointer(block))
+            offset += Int64(want)
+        }
+    }
+
     /// The pass itself: every chunk's XXH3 and the SHA-256, every block fed
     /// to `encoder`. Memory: `ringSize` blocks and the encoder's buffers.
     static func scan(

@@ -82,12 +82,15 @@ public struct AuditDocument: Codable, Sendable {
     /// What was found wrong, with ranges and both digests (absent from
     /// servers before version 2 of the contract).
     public let findings: [FindingDocument]?
+    /// What healing from parity did; null when no heal was asked for.
+    public let heal: HealDocument?
 
     public init(_ report: AuditReport) {
         checkedChunks = report.checkedChunks
         corrupt = report.corrupt.map(\.value)
         sha256Matches = report.sha256Matches
         findings = report.findings.map(FindingDocument.init)
+        heal = report.heal.map(HealDocument.init)
     }
 
     public func encode(to encoder: any Encoder) throws {
@@ -96,7 +99,40 @@ public struct AuditDocument: Codable, Sendable {
         try container.encode(corrupt, forKey: .corrupt)
         try container.encode(sha256Matches, forKey: .sha256Matches)
         try container.encode(findings ?? [], forKey: .findings)
+        try container.encode(heal, forKey: .heal)
     }
+}
+
+/// An audit's `heal`: `{"result", "chunks", "parityShards", "sha256",
+/// "detail"}`, `result` one of `healed`, `nothing-to-heal`, `no-parity`,
+/// `refused` (with `detail`, why; nothing was changed).
+public struct HealDocument: Codable, Sendable, Equatable {
+    public let result: String
+    public let chunks: [Int]
+    public let parityShards: [Int]
+    public let sha256: String?
+    public let detail: String?
+
+    public init(_ heal: HealResult) {
+        switch heal {
+        case .noParity: (result, chunks, parityShards, sha256, detail) = ("no-parity", [], [], nil, nil)
+        case .nothingToHeal: (result, chunks, parityShards, sha256, detail) = ("nothing-to-heal", [], [], nil, nil)
+        case .healed(let healed, let shards, let digest):
+            (result, chunks, parityShards, sha256, detail) = ("healed", healed.map(\.value), shards, digest.description, nil)
+        case .refused(let why): (result, chunks, parityShards, sha256, detail) = ("refused", [], [], nil, why)
+        }
+    }
+
+    public func encode(to encoder: any Encoder) throws {
+        var container = encoder.container(keyedBy: CodingKeys.self)
+        try container.encode(result, forKey: .result)
+        try container.encode(chunks, forKey: .chunks)
+        try container.encode(parityShards, forKey: .parityShards)
+        try container.encode(sha256, forKey: .sha256)
+        try container.encode(detail, forKey: .detail)
+    }
+
+    enum CodingKeys: String, CodingKey { case result, chunks, parityShards, sha256, detail }
 }
 
 /// One integrity finding, as the audit answer, a problem and `--json` carry it.

@@ -11,7 +11,7 @@ public func buildApplication(_ options: ServerOptions, logger: Logger = Logger(l
     let store = try FileUploadStore(
         options: .init(
             directory: options.dataDirectory, maxUploadSize: options.maxUploadSize, fsync: options.fsync,
-            maxOpenUploads: options.maxOpenUploads, crashProbe: options.crashProbe))
+            maxOpenUploads: options.maxOpenUploads, crashProbe: options.crashProbe, parityPercent: options.parityPercent))
     let metrics = ServerMetrics()
     let router = buildRouter(store: store, metrics: metrics, options: options)
     var app = Application(
@@ -49,7 +49,8 @@ public func buildRouter(store: any UploadStore, metrics: ServerMetrics, options:
     }
     WebRoutes.register(on: router)
     UploadRoutes(
-        store: store, metrics: metrics, chunkGrace: options.chunkGrace, minimumRate: options.minimumRate, crashProbe: options.crashProbe
+        store: store, metrics: metrics, chunkGrace: options.chunkGrace, minimumRate: options.minimumRate, crashProbe: options.crashProbe,
+        healsByDefault: options.parityPercent != nil
     )
     .register(on: router)
     TusRoutes(

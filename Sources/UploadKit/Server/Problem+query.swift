@@ -5,4 +5,9 @@ extension Problem {
     static func invalidQuery(_ error: UploadListQueryError) -> Problem {
         Problem(.badRequest, "invalid-query", title: "Invalid query", detail: error.description)
     }
+
+    /// 400 for a query parameter of another route with a value it does not take.
+    static func badQuery(_ name: String, _ detail: String) -> Problem {
+        Problem(.badRequest, "invalid-query", title: "Invalid query", detail: "\(name): \(detail)")
+    }
 }

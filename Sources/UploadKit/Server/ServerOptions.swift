@@ -27,6 +27,8 @@ public struct ServerOptions: Sendable {
     public var corsOrigins: [String] = []
     /// Serve HTTPS with this certificate chain and key (PEM files).
     public var tls: TLSFiles?
+    /// `--parity PERCENT`: write `ID.parity` at each completion, and heal from it on audits.
+    public var parityPercent: Int?
     /// Tests only (`UPLOADVERIFY_CRASH_AT`): dies at a point of a chunk write or append.
     public var crashProbe: (any CrashProbe)?
 

@@ -27,9 +27,19 @@ extension UploadRoutes {
 
     /// `POST /uploads/{id}/audit`: re-hash what is on disk; mark what changed.
     /// `?sha256=skip` checks the chunks only (a repair completes right after).
+    /// `?heal=parity` then heals from the upload's parity (the default with
+    /// `serve --parity`; `?heal=no` does not).
     @Sendable func audit(_ request: Request, context: UploadRequestContext) async throws -> Response {
-        let checkSHA256 = request.uri.queryParameters.get("sha256") != "skip"
-        let report = try await store.audit(try context.uploadID(), checkSHA256: checkSHA256)
+        let parameters = request.uri.queryParameters
+        let checkSHA256 = parameters.get("sha256") != "skip"
+        let heal: Bool
+        switch parameters.get("heal") {
+        case nil: heal = healsByDefault
+        case "parity": heal = true
+        case "no": heal = false
+        case let other?: throw Problem.badQuery("heal", "'\(other)' is neither parity nor no")
+        }
+        let report = try await store.audit(try context.uploadID(), checkSHA256: checkSHA256, heal: heal)
         return try Self.json(AuditDocument(report))
     }
 

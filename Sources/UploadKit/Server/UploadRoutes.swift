@@ -17,6 +17,8 @@ struct UploadRoutes: Sendable {
     let chunkGrace: Duration
     let minimumRate: Int64
     let crashProbe: (any CrashProbe)?
+    /// `serve --parity`: an audit heals from the upload's parity unless asked not to (`?heal=no`).
+    var healsByDefault = false
 
     func register(on router: Router<UploadRequestContext>) {
         let uploads = router.group("uploads")

@@ -23,6 +23,11 @@ extension FileUploadStore {
             let corrupt = current.indices { if case .corrupt = $0 { true } else { false } }
             guard missing.isEmpty, corrupt.isEmpty else { throw UploadError.incomplete(missing: missing, corrupt: corrupt) }
 
+            // The parity is made beside the pass that confirms the bytes, and
+            // kept only if they are confirmed (an unreadable data file leaves
+            // it to the pass below to report).
+            let parity = self.options.parityPercent.flatMap { try? self.startParity(id, layout: current.layout, percent: $0) }
+            defer { parity?.abandon() }
             var check = try self.checkOnDisk(
                 id, map: map, snapshot: current, computeSHA256: true, continuing: self.prefixHashing.take(id, checkedAgainst: current),
                 requireExactSize: true)
@@ -51,6 +56,9 @@ extension FileUploadStore {
             } catch let error as IOError {
                 throw UploadError.storage(error)
             }
+            // The upload is complete whether or not its parity can be
+            // written; an audit then reports that it has none.
+            try? parity?.commit(map: current, sha256: actual, sync: self.options.fsync)
             return try self.snapshot(of: map, id: id)
         }
     }
@@ -58,7 +66,10 @@ extension FileUploadStore {
     /// Holds the upload's `.upload` lock exclusively for the whole pass: a
     /// chunk rewritten (repaired) meanwhile would be judged on bytes read
     /// before it was, and a good chunk marked corrupt.
-    public func audit(_ id: UploadID, checkSHA256: Bool) async throws -> AuditReport {
+    ///
+    /// With `heal`, damage found in a complete upload (or in its parity) is
+    /// then healed from `ID.parity` under the same lock (see `healFromParity`).
+    public func audit(_ id: UploadID, checkSHA256: Bool, heal: Bool) async throws -> AuditReport {
         try await withUploadWideChange(id) { map in
             let current = try map.readMap()
             let wasComplete = current.status.state != .receiving
@@ -92,7 +103,10 @@ extension FileUploadStore {
                 self.prefixHashing.resume(id, files: self.files(id))
             }
             if !wasComplete, firstCorrupt != nil, self.options.fsync { try self.storage { try map.sync() } }
-            return AuditReport(checkedChunks: check.checked, findings: findings, sha256Matches: sha256Matches)
+            // Only a complete upload has a parity: one still receiving has no SHA-256 to heal towards.
+            let damaged = !check.findings.isEmpty || sha256Matches == false
+            let healing = heal && wasComplete ? try self.healFromParity(id, map: map, dataDamaged: damaged) : nil
+            return AuditReport(checkedChunks: check.checked, findings: findings, sha256Matches: sha256Matches, heal: healing)
         }
     }
 

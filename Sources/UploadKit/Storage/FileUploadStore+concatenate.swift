@@ -160,6 +160,8 @@ extension FileUploadStore {
         try storage { try perform(.mapWrite, on: path) { () throws(IOError) in try ChunkMapFile.write(finished, to: path, sync: options.fsync) } }
         // The rename is durable only once the directory is: a 201 must survive a power loss.
         if options.fsync { try storage { try perform(.mapSync, on: path) { () throws(IOError) in try OwnedDescriptor.syncDirectory(options.directory) } } }
+        // As at a completion: the final is complete whether or not its parity can be written.
+        if let percent = options.parityPercent { try? writeParity(id, map: finished, sha256: scan.sha256, percent: percent) }
         return finished
     }
 
@@ -167,6 +169,7 @@ extension FileUploadStore {
     private func discard(_ id: UploadID) {
         _ = unlink(mapPath(id).string)
         _ = unlink(dataPath(id).string)
+        _ = unlink(parityPath(id).string)
         ended(id)
     }
 }

@@ -33,13 +33,17 @@ public final class FileUploadStore: UploadStore {
         public var faults: (any DiskFaultInjector)?
         /// Tests only: stops at a point of a chunk write or an append.
         public var crashProbe: (any CrashProbe)?
+        /// `serve --parity PERCENT`: Reed-Solomon parity of about this share
+        /// of each upload, written beside it (`ID.parity`) at completion.
+        public var parityPercent: Int?
 
         public init(
             directory: FilePath, maxUploadSize: ByteCount = ChunkLayout.maximumFileSize, fsync: Bool = true,
             writeBatches: WriteBatchLimits = WriteBatchLimits(),
             maxOpenUploads: Int = 1000, locker: any ChunkMapLocking = OpenFileDescriptionLocks(), faults: (any DiskFaultInjector)? = nil,
-            crashProbe: (any CrashProbe)? = nil
+            crashProbe: (any CrashProbe)? = nil, parityPercent: Int? = nil
         ) {
+            self.parityPercent = parityPercent
             self.maxOpenUploads = maxOpenUploads
             self.directory = directory
             self.maxUploadSize = maxUploadSize
@@ -258,6 +262,7 @@ public final class FileUploadStore: UploadStore {
             throw UploadError.storage(IOError("remove", path: mapPath(id), errno: Errno(rawValue: currentErrno())))
         }
         _ = unlink(dataPath(id).string)
+        _ = unlink(parityPath(id).string)
         ended(id)
     }
 

@@ -62,8 +62,33 @@ public struct AuditReport: Sendable {
     /// nil when the upload is not complete (there is no SHA-256 to check yet).
     public let sha256Matches: Bool?
 
+    /// What healing from the upload's parity did, when it was asked for.
+    public var heal: HealResult?
+
+    public init(checkedChunks: Int, findings: [IntegrityFinding], sha256Matches: Bool?, heal: HealResult? = nil) {
+        self.checkedChunks = checkedChunks
+        self.findings = findings
+        self.sha256Matches = sha256Matches
+        self.heal = heal
+    }
+
     /// The chunks found corrupt.
     public var corrupt: [ChunkIndex] { findings.compactMap { $0.chunk?.index } }
+}
+
+/// What an audit that heals did with the upload's parity (`ID.parity`).
+public enum HealResult: Sendable, Equatable {
+    /// The upload has no parity (its server runs without `--parity`, or it
+    /// was completed before, or writing it failed).
+    case noParity
+    /// Nothing was damaged, in the data or the parity.
+    case nothingToHeal
+    /// Healed in place: these chunks rebuilt, these parity shards rewritten,
+    /// and the upload complete again with its SHA-256 read back from disk.
+    case healed(chunks: [ChunkIndex], parityShards: [Int], sha256: SHA256Digest)
+    /// Not healed, nothing changed: why (more damage than the parity covers,
+    /// a parity of another file or version, …).
+    case refused(String)
 }
 
 /// The server's storage. Only the store touches disk; it never sees HTTP.
@@ -143,7 +168,9 @@ public protocol UploadStore: Sendable {
     /// Re-reads the data file, marks chunks whose bytes changed `corrupt`, and
     /// re-checks the SHA-256 of a complete upload unless `checkSHA256` is
     /// false (a repair that completes right after checks it then).
-    func audit(_ id: UploadID, checkSHA256: Bool) async throws -> AuditReport
+    /// `heal`: then heals what it found from the upload's parity, when it
+    /// has one (see `HealResult`).
+    func audit(_ id: UploadID, checkSHA256: Bool, heal: Bool) async throws -> AuditReport
 
     /// `range` (the whole file when nil) of a complete upload, as a stream
     /// of buffers read from disk. Throws `.notComplete`, `.rangeOutsideFile`.
@@ -179,7 +206,9 @@ public protocol UploadStore: Sendable {
 }
 
 extension UploadStore {
-    public func audit(_ id: UploadID) async throws -> AuditReport { try await audit(id, checkSHA256: true) }
+    public func audit(_ id: UploadID) async throws -> AuditReport { try await audit(id, checkSHA256: true, heal: false) }
+
+    public func audit(_ id: UploadID, checkSHA256: Bool) async throws -> AuditReport { try await audit(id, checkSHA256: checkSHA256, heal: false) }
 
     /// Completes against the SHA-256 given or announced: one is required.
     public func complete(_ id: UploadID, sha256: SHA256Digest?) async throws -> UploadSnapshot {

@@ -1,4 +1,3 @@
-import Foundation
 import UploadKit
 
 #if canImport(Glibc)
@@ -71,8 +70,12 @@ enum ByteFormat {
     }
 }
 
+/// Nanoseconds since the first call: the Swift clock, because the C
+/// `timespec` resolves to a different module's declaration depending on
+/// which files of this target import Foundation (clean builds broke on it).
 func monotonicNanoseconds() -> Int64 {
-    var spec = timespec()
-    clock_gettime(CLOCK_MONOTONIC, &spec)
-    return Int64(spec.tv_sec) * 1_000_000_000 + Int64(spec.tv_nsec)
+    let (seconds, attoseconds) = (ContinuousClock.now - clockOrigin).components
+    return seconds * 1_000_000_000 + attoseconds / 1_000_000_000
 }
+
+private let clockOrigin = ContinuousClock.now

@@ -55,6 +55,14 @@ extension UploadVerify {
         @Flag(name: .customLong("no-fsync"), help: "Skip the fdatasync before a chunk is acknowledged (safe against process crashes, not power loss).")
         var noFsync = false
 
+        @Option(
+            name: .customLong("parity"),
+            help: ArgumentHelp(
+                "Write Reed-Solomon parity of about PERCENT of each upload (1-100) beside it at completion (ID.parity).",
+                discussion: "Audits then heal damaged chunks from it (POST /uploads/ID/audit; ?heal=no to only mark them).",
+                valueName: "PERCENT"))
+        var parity: String?
+
         func run() async throws {
             var options = ServerOptions()
             switch (tlsCertificate, tlsKey) {
@@ -82,6 +90,7 @@ extension UploadVerify {
                 throw CommandFailure.badInput("--cors-origin '\(origin)' is not an origin: write it as https://host[:port], or * for any")
             }
             options.corsOrigins = corsOrigins
+            options.parityPercent = try parity.map { try ParityPercent.parse($0) }
             OpenFileLimit.raiseToHardLimit()
             options.crashProbe = try Environment.value(CrashSwitch.environmentVariable).map(CrashSwitch.parse)
             LoggingSystem.bootstrap { StreamLogHandler.standardError(label: $0) }

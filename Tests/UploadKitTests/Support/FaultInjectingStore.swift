@@ -99,7 +99,9 @@ struct FaultInjectingStore: UploadStore {
         try await base.complete(id, sha256: sha256, requireSHA256: requireSHA256)
     }
 
-    func audit(_ id: UploadID, checkSHA256: Bool) async throws -> AuditReport { try await base.audit(id, checkSHA256: checkSHA256) }
+    func audit(_ id: UploadID, checkSHA256: Bool, heal: Bool) async throws -> AuditReport {
+        try await base.audit(id, checkSHA256: checkSHA256, heal: heal)
+    }
 
     func read(_ id: UploadID, range: ByteRange?) async throws -> DataStream { try await base.read(id, range: range) }
 
