@@ -76,6 +76,7 @@ PROXY_PORT = 18934
 RSYNC_PORT = 18935
 BASELINE_PORT = 18936  # the earlier build's server, --no-fsync
 IN_FLIGHT_PORT = 18937  # a fresh server per round of the memory row
+PARITY_PORT = 18938  # our server with --parity (5%), --no-fsync
 
 RSS_LIMIT_MIB = 64.0  # peak RSS of the local tools
 SERVER_RSS_TARGET_MIB = 100  # the server's peak over the receive-3x8MiB rounds
@@ -883,6 +884,13 @@ TABLE = [
          part="server", needs=("serve",), warm=None),
     Pair("audit", 1.0, Cmd("curl -sf -X POST {url_serve}/audit"), Cmd("openssl dgst -sha256 {file_serve}"),
          joins="complete"),
+    # serve --parity 5: the completion also writes ID.parity (a thread of its
+    # own reads the file beside the completion's pass). Against one read and
+    # SHA-256 of the stored file, the pass a completion is: at most 1.3x.
+    Pair("complete-with-parity-5pct", 1.3, Cmd("curl -sf -X POST -H 'Repr-Digest: sha-256=:{digest}:' {url_parity}/complete"),
+         Cmd("openssl dgst -sha256 {file_parity}"),
+         before_round=upload_untimed("parity"), after_round=empty_server("parity"),
+         part="server", needs=("parity",), warm=None),
     # Server CPU per GiB received: the server processes' CPU time only (ours,
     # or nginx's master and worker), read once each has gone idle after the run.
     Pair("server-cpu-per-GiB", None,
@@ -1281,9 +1289,9 @@ def listening(port: int) -> Callable[[], bool]:
     return check
 
 
-def uv_server(ctx: Ctx, name: str, binary: str, dirname: str, port: int, fsync: bool) -> Server:
+def uv_server(ctx: Ctx, name: str, binary: str, dirname: str, port: int, fsync: bool, extra: tuple = ()) -> Server:
     data_dir = fresh_dir(ctx.work / dirname)
-    argv = [binary, "serve", "--data-dir", str(data_dir), "--port", str(port)] + ([] if fsync else ["--no-fsync"])
+    argv = [binary, "serve", "--data-dir", str(data_dir), "--port", str(port)] + ([] if fsync else ["--no-fsync"]) + list(extra)
     server = Server(name, argv, ctx.work / f"{name}.log", healthy(port), remove=(data_dir,), port=port)
     server.data_dir = data_dir
     return server
@@ -1344,6 +1352,8 @@ RESOURCES = {
     "serve": lambda ctx: uv_server(ctx, "serve", ctx.uv, "srv", SERVE_PORT, fsync=False),
     "serve-fsync": lambda ctx: uv_server(ctx, "serve-fsync", ctx.uv, "srv-fsync", FSYNC_PORT, fsync=True),
     "baseline": lambda ctx: uv_server(ctx, "serve-baseline", ctx.uv_base, "srv-base", BASELINE_PORT, fsync=False),
+    "parity": lambda ctx: uv_server(ctx, "serve-parity", ctx.uv, "srv-parity", PARITY_PORT, fsync=False,
+                                    extra=("--parity", str(PARITY_PERCENT))),
     "nginx": nginx_server,
     "rsyncd": rsync_daemon,
     "proxy": delay_proxy,
@@ -1394,6 +1404,7 @@ class Ctx:
                           small="$WORK/small.bin", gib="$WORK/gib.bin", parity_file="$WORK/parity/gib.bin", py="python3", scripts="scripts",
                           download="$WORK/download.bin", files="$WORK/files-1000x1MiB",
                           url_serve="$URL", file_serve="$WORK/srv/ID", url_baseline="$BASELINE_URL",
+                          url_parity="$PARITY_URL", file_parity="$WORK/srv-parity/ID",
                           file_baseline="$WORK/srv-base/ID", cache="$WORK/cache-N")
         self.out = open(samples_path, "w")
         self.out.write(SAMPLES_MAGIC + "\n# records: meta KEY VALUE | pair NAME TARGET METRIC ADD_SERVER_CPU BYTES "
