@@ -5,6 +5,7 @@ server, counts the `GET .../data` requests in flight, and can hold their
 answers or flip a byte of the answer to one range.
 
     fault_proxy.py TARGET_PORT [--hold SECONDS] [--hold-all SECONDS] [--corrupt OFFSET:TIMES]... [--fail METHOD:SUFFIX:TIMES]...
+                   [--missing METHOD:SUFFIX]...
 
 It listens on 127.0.0.1, on a port the kernel picks, and prints
 `listening on 127.0.0.1:PORT` once it accepts connections.
@@ -19,11 +20,19 @@ It listens on 127.0.0.1, on a port the kernel picks, and prints
 - `--fail METHOD:SUFFIX:TIMES` answers the first TIMES requests of that
   method whose path ends with SUFFIX `502 Bad Gateway` without passing
   them on, as a balancer does when the node it chose is down.
+- `--missing METHOD:SUFFIX` answers every request of that method whose path
+  ends with SUFFIX `404` with the server's `http-404` problem, without
+  passing it on, as a server without that route (an older one) does; they
+  are counted in `missingRequests`.
 - `GET /_proxy/stats` is answered by the proxy itself:
   `{"peakInFlight", "inFlight", "completed", "dataRanges", "peakAllInFlight",
   "requests"}`, `dataRanges` being the `Range` of every data request
   received, in order; `peakAllInFlight` the most requests of any kind that
-  were in flight at once, `requests` how many were relayed.
+  were in flight at once, `requests` how many were relayed;
+  `requestBodyBytes` and `responseBodyBytes` the bytes of the request and
+  answer bodies relayed (any method; headers not counted), for the tests
+  that measure what a command moved on the wire; `missingRequests` the
+  requests answered `404` by `--missing`.
 
 Each request is sent to the server on a connection of its own
 (`Connection: close`) and read whole before it is answered: the answers of
@@ -53,16 +62,23 @@ class Stats:
         self.all_in_flight = 0
         self.peak_all = 0
         self.requests = 0
+        self.request_body_bytes = 0
+        self.response_body_bytes = 0
         # offset -> corruptions left (negative: forever)
         self.corrupt = corrupt
         # [method, path suffix, 502s left]
         self.fail = []
+        # [method, path suffix]: answered 404 http-404, every time
+        self.missing = []
+        self.missing_requests = 0
 
     def as_json(self):
         with self.lock:
             return json.dumps(
                 {"peakInFlight": self.peak, "inFlight": self.in_flight, "completed": self.completed, "dataRanges": list(self.ranges),
-                 "peakAllInFlight": self.peak_all, "requests": self.requests}
+                 "peakAllInFlight": self.peak_all, "requests": self.requests,
+                 "requestBodyBytes": self.request_body_bytes, "responseBodyBytes": self.response_body_bytes,
+                 "missingRequests": self.missing_requests}
             ).encode()
 
 
@@ -175,12 +191,20 @@ def make_handler(target_port, hold, hold_all, stats):
             if self.fails(method, target.split("?")[0]):
                 client.sendall(render("HTTP/1.1 502 Bad Gateway", [("Content-Length", "0")]))
                 return
+            if self.is_missing(method, target.split("?")[0]):
+                problem = json.dumps(
+                    {"type": "https://uploadverify.dev/problems/http-404", "title": "Not Found", "status": 404, "detail": "Not Found"}
+                ).encode()
+                answer = [("Content-Type", "application/problem+json"), ("Content-Length", str(len(problem)))]
+                client.sendall(render("HTTP/1.1 404 Not Found", answer, problem))
+                return
             is_data = method == "GET" and target.split("?")[0].endswith("/data")
             requested = field(fields, "range") or ""
             with stats.lock:
                 stats.all_in_flight += 1
                 stats.peak_all = max(stats.peak_all, stats.all_in_flight)
                 stats.requests += 1
+                stats.request_body_bytes += len(body)
             if is_data:
                 with stats.lock:
                     stats.in_flight += 1
@@ -199,6 +223,8 @@ def make_handler(target_port, hold, hold_all, stats):
                     outgoing = [(n, v) for n, v in outgoing if n.lower() != "content-length"]
                     outgoing.append(("Content-Length", str(len(answer))))
                     payload = render(status_line, outgoing, answer)
+                    with stats.lock:
+                        stats.response_body_bytes += len(answer)
                 else:
                     payload = render(status_line, outgoing)
             finally:
@@ -219,6 +245,15 @@ def make_handler(target_port, hold, hold_all, stats):
                 for rule in stats.fail:
                     if rule[0] == method and path.endswith(rule[1]) and rule[2] > 0:
                         rule[2] -= 1
+                        return True
+            return False
+
+        @staticmethod
+        def is_missing(method, path):
+            with stats.lock:
+                for rule in stats.missing:
+                    if rule[0] == method and path.endswith(rule[1]):
+                        stats.missing_requests += 1
                         return True
             return False
 
@@ -255,6 +290,7 @@ def main():
     parser.add_argument("--hold-all", type=float, default=0.0)
     parser.add_argument("--corrupt", action="append", default=[], metavar="OFFSET:TIMES")
     parser.add_argument("--fail", action="append", default=[], metavar="METHOD:SUFFIX:TIMES")
+    parser.add_argument("--missing", action="append", default=[], metavar="METHOD:SUFFIX")
     options = parser.parse_args()
     corrupt = {}
     for item in options.corrupt:
@@ -264,6 +300,9 @@ def main():
     for item in options.fail:
         method, suffix, times = item.split(":")
         stats.fail.append([method, suffix, int(times)])
+    for item in options.missing:
+        method, suffix = item.split(":")
+        stats.missing.append([method, suffix])
     server = Server(("127.0.0.1", 0), make_handler(options.target_port, options.hold, options.hold_all, stats))
     print(f"listening on 127.0.0.1:{server.server_address[1]}", flush=True)
     server.serve_forever()

@@ -2,7 +2,11 @@ import NIOPosix
 import SystemPackage
 
 public struct RepairOutcome: Sendable {
+    /// Chunks repaired, whether whole or by their blocks.
     public let chunksMoved: Int
+    /// Blocks moved by block-level repair (a chunk moved whole counts none).
+    public let blocksMoved: Int
+    /// Bytes of chunk and block data that crossed the wire.
     public let bytesMoved: Int64
     /// The SHA-256 confirmed after the repair: by the server (push) or by
     /// re-reading the repaired file (pull, local).
@@ -12,10 +16,15 @@ public struct RepairOutcome: Sendable {
 /// `repair TARGET --from SOURCE`: moves only the chunks where TARGET
 /// differs from SOURCE, then confirms the whole file's SHA-256. It refuses,
 /// and touches nothing, when SOURCE is damaged too or is another file.
+/// Between a file and a server, a chunk both sides hold with other bytes
+/// moves by its blocks when few of them differ (see `BlockRepair`).
 public struct Repairer: Sendable {
     public var concurrency = 3
     /// Fetches per chunk for a pull (see `ChunkFetcher`).
     public var attempts = 3
+    /// The blocks compared inside a chunk that differs (see `ChunkBlocks`);
+    /// at or above the upload's chunk size, chunks move whole.
+    public var blockSize = ChunkBlocks.defaultBlockSize
 
     public init() {}
 
@@ -46,14 +55,24 @@ public struct Repairer: Sendable {
             }
         }
         let chunks = remote.indices { !$0.isVerified }.map { Chunk(index: $0, range: remote.layout.range(of: $0), digest: local[$0].digest!) }
-        let moved = SentCounter()
+        let tally = RepairTally()
+        let blocks = BlockRepair(
+            client: client, url: url, file: file, layout: remote.layout, blockSize: blockSize, attempts: attempts, tally: tally)
         try await WorkerQueue(concurrency: concurrency).run(AsyncStream(chunks)) { chunk in
-            try await client.put(chunk, of: file, to: url, totalLength: size)
-            moved.add(chunk.range.length)
+            // Blocks only reach a corrupt chunk that must become what it
+            // recorded, which the local chunk is; any other is sent whole.
+            var byBlocks = false
+            if remote[chunk.index] == .corrupt(expected: chunk.digest) { byBlocks = try await blocks.push(chunk) }
+            if !byBlocks {
+                try await client.put(chunk, of: file, to: url, totalLength: size)
+                tally.moved(bytes: chunk.range.length)
+            }
+            tally.repairedChunk()
         }
+        // Every chunk verified again: the upload completes again from its disk.
         let confirmed = try await client.complete(url, sha256: sha256)
         guard confirmed == sha256 else { throw ClientError.sha256Mismatch(local: sha256, confirmed: confirmed) }
-        return RepairOutcome(chunksMoved: moved.chunks, bytesMoved: moved.bytes, sha256: confirmed)
+        return RepairOutcome(chunksMoved: tally.chunks, blocksMoved: tally.blocks, bytesMoved: tally.bytes, sha256: confirmed)
     }
 
     /// The local copy is damaged (or absent), the server's is complete.
@@ -69,22 +88,34 @@ public struct Repairer: Sendable {
         }
         let file = try OwnedDescriptor.open(FilePath(path), .readWrite, options: [.create], permissions: [.ownerReadWrite, .groupRead, .otherRead])
         defer { try? file.close() }
-        if try file.size() != remote.layout.fileSize.bytes { try file.resize(to: remote.layout.fileSize.bytes) }
+        // The bytes the local file held before: past them (a new file, or
+        // one grown to the upload's size) there is nothing for blocks to keep.
+        let held = try file.size()
+        if held != remote.layout.fileSize.bytes { try file.resize(to: remote.layout.fileSize.bytes) }
         let local = try await Self.map(file, layout: remote.layout, computeSHA256: false)
         // Each chunk is checked against the server's XXH3 before it is
         // written (`ChunkFetcher`, shared with `download`): a byte flipped on
-        // the way is fetched again, never written over the local copy.
+        // the way is fetched again, never written over the local copy. A
+        // chunk repaired by blocks is checked block by block as they arrive,
+        // and then as a whole.
         let chunks = try ChunkMapDiff.differences(local, remote).map { Chunk(index: $0.index, range: $0.range, digest: remote[$0.index].digest!) }
         let fetcher = ChunkFetcher(client: client, url: url, file: file, attempts: attempts)
-        let moved = SentCounter()
+        let tally = RepairTally()
+        let blocks = BlockRepair(
+            client: client, url: url, file: file, layout: remote.layout, blockSize: blockSize, attempts: attempts, tally: tally)
         try await WorkerQueue(concurrency: concurrency).run(AsyncStream(chunks)) { chunk in
-            try await fetcher.fetch(chunk)
-            moved.add(chunk.range.length)
+            var byBlocks = false
+            if chunk.range.end <= held { byBlocks = try await blocks.pull(chunk) }
+            if !byBlocks {
+                try await fetcher.fetch(chunk)
+                tally.moved(bytes: chunk.range.length)
+            }
+            tally.repairedChunk()
         }
         try Self.sync(file)
         let repaired = try await Self.map(file, layout: remote.layout, computeSHA256: true).status.sha256!
         guard repaired == expected else { throw ClientError.sha256Mismatch(local: repaired, confirmed: expected) }
-        return RepairOutcome(chunksMoved: moved.chunks, bytesMoved: moved.bytes, sha256: repaired)
+        return RepairOutcome(chunksMoved: tally.chunks, blocksMoved: tally.blocks, bytesMoved: tally.bytes, sha256: repaired)
     }
 
     /// Both copies are local files; SOURCE is checked against its own map
@@ -126,7 +157,7 @@ public struct Repairer: Sendable {
         let repaired = try await Self.map(output, layout: layout, computeSHA256: true).status.sha256!
         let expected = good.status.sha256!
         guard repaired == expected else { throw ClientError.sha256Mismatch(local: repaired, confirmed: expected) }
-        return RepairOutcome(chunksMoved: ranges.count, bytesMoved: ranges.reduce(0) { $0 + $1.length }, sha256: repaired)
+        return RepairOutcome(chunksMoved: ranges.count, blocksMoved: 0, bytesMoved: ranges.reduce(0) { $0 + $1.length }, sha256: repaired)
     }
 
     /// A file's chunk map, from one pass on NIO's thread pool.

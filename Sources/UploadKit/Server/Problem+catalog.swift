@@ -99,6 +99,20 @@ extension Problem {
             self.init(.unprocessableContent, "partial-upload-damaged", title: "Partial upload damaged on disk", detail: error.description)
         case .finalUpload:
             self.init(.forbidden, "final-upload", title: "A final upload takes no writes", detail: error.description)
+        case .invalidBlockSize:
+            // The block size is the query's `size`: what to change.
+            self.init(.badRequest, "invalid-query", title: "Invalid block size", detail: error.description)
+        case .rangeOutsideChunk(_, let index, _):
+            self.init(.rangeNotSatisfiable, "range-outside-chunk", title: "Content-Range is not inside this chunk", detail: error.description)
+            body.index = index.value
+        case .blockWriteTooLarge:
+            self.init(.contentTooLarge, "block-write-too-large", title: "Block write too large", detail: error.description)
+        case .chunkVerified(let index):
+            self.init(.conflict, "chunk-verified", title: "Chunk already verified", detail: error.description)
+            body.index = index.value
+        case .chunkMissing(let index):
+            self.init(.conflict, "chunk-missing", title: "Chunk missing: send it whole", detail: error.description)
+            body.index = index.value
         case .storageUnreachable:
             self = .storageUnreachable(error.description)
         case .storage(let io) where io.isStorageUnreachable:
@@ -124,6 +138,24 @@ extension Problem {
         Problem(
             .rangeNotSatisfiable, "range-not-a-chunk", title: "Content-Range is not one whole chunk of this upload",
             detail: detail, headers: [.contentRange: "bytes */\(uploadLength)"])
+    }
+
+    /// 416 for a block write whose `Content-Range` is not inside the chunk
+    /// its path names, with `Content-Range: bytes */LENGTH` as RFC 9110 asks.
+    static func rangeOutsideChunk(_ detail: String, index: ChunkIndex, uploadLength: Int64) -> Problem {
+        var problem = Problem(
+            .rangeNotSatisfiable, "range-outside-chunk", title: "Content-Range is not inside this chunk",
+            detail: detail, headers: [.contentRange: "bytes */\(uploadLength)"])
+        problem.body.index = index.value
+        return problem
+    }
+
+    /// 404 for a chunk index in a path that names no chunk of the upload
+    /// (not decimal digits, or past its last chunk), as an unknown upload id is.
+    static func chunkNotFound(_ text: String, chunkCount: Int) -> Problem {
+        Problem(
+            .notFound, "chunk-not-found", title: "No such chunk",
+            detail: "there is no chunk '\(text)': this upload has \(chunkCount) chunks, numbered from 0")
     }
 
     static func badHeader(_ name: String, _ detail: String) -> Problem {

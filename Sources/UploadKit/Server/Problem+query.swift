@@ -11,3 +11,10 @@ extension Problem {
         Problem(.badRequest, "invalid-query", title: "Invalid query", detail: "\(name): \(detail)")
     }
 }
+
+extension Problem {
+    /// 400 for a query that the blocks of a chunk do not take, naming what they take.
+    static func invalidBlockQuery(_ error: BlockQueryError) -> Problem {
+        Problem(.badRequest, "invalid-query", title: "Invalid query", detail: error.description)
+    }
+}

@@ -7,6 +7,8 @@ import Prometheus
 public final class ServerMetrics: Sendable {
     public let registry = PrometheusCollectorRegistry()
     let bytesReceived: CoreMetrics.Counter
+    /// Bytes written into corrupt chunks by block writes (repairs), whatever the chunk became.
+    let blockBytesWritten: CoreMetrics.Counter
     let chunksVerified: CoreMetrics.Counter
     let chunksDuplicate: CoreMetrics.Counter
     let chunksRejected: CoreMetrics.Counter
@@ -21,6 +23,7 @@ public final class ServerMetrics: Sendable {
     public init() {
         let factory = PrometheusMetricsFactory(registry: registry)
         bytesReceived = CoreMetrics.Counter(label: "uploadverify_bytes_received_total", factory: factory)
+        blockBytesWritten = CoreMetrics.Counter(label: "uploadverify_block_bytes_written_total", factory: factory)
         chunksVerified = CoreMetrics.Counter(label: "uploadverify_chunks_verified_total", factory: factory)
         chunksDuplicate = CoreMetrics.Counter(label: "uploadverify_chunks_duplicate_total", factory: factory)
         chunksRejected = CoreMetrics.Counter(label: "uploadverify_chunks_rejected_total", factory: factory)

@@ -79,11 +79,12 @@ extension UploadRoutes {
     /// Idle timeouts do not see a body that drips in a byte at a time: each
     /// chunk gets a deadline from its length and a minimum rate, after which
     /// its connection is closed and the chunk stays unverified.
-    private func withDeadline(
-        for length: Int64, context: UploadRequestContext, _ body: @escaping @Sendable () async throws -> ChunkReceipt
-    ) async throws -> ChunkReceipt {
+    /// (Block writes get the same deadline.)
+    func withDeadline<Answer: Sendable>(
+        for length: Int64, context: UploadRequestContext, _ body: @escaping @Sendable () async throws -> Answer
+    ) async throws -> Answer {
         let limit = BodyDeadline(grace: chunkGrace, minimumRate: minimumRate).limit(forBytes: length)
-        return try await withThrowingTaskGroup(of: ChunkReceipt?.self) { group in
+        return try await withThrowingTaskGroup(of: Answer?.self) { group in
             group.addTask { try await body() }
             group.addTask {
                 try await Task.sleep(for: limit)

@@ -28,6 +28,8 @@ struct UploadRoutes: Sendable {
         uploads.head(":id", use: handshake)
         uploads.get(":id", use: status)
         uploads.get(":id/chunks", use: chunkMap)
+        uploads.get(":id/chunks/:index/blocks", use: blockDigests)
+        uploads.patch(":id/chunks/:index", use: writeBlocks)
         uploads.post(":id/complete", use: complete)
         uploads.post(":id/audit", use: audit)
         uploads.get(":id/data", use: data)

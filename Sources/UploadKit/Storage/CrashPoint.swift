@@ -6,7 +6,7 @@ import Glibc
 import Darwin
 #endif
 
-/// A named point of a chunk write, an append or a concatenation where a test-only probe
+/// A named point of a chunk write, an append, a concatenation or a block write where a test-only probe
 /// stops the store as a crash would, to prove that a crash there loses
 /// nothing acknowledged and verifies nothing unfinished.
 public enum CrashPoint: String, Sendable, CaseIterable {
@@ -25,11 +25,21 @@ public enum CrashPoint: String, Sendable, CaseIterable {
     /// A concatenation copied its parts' bytes into the new upload (and
     /// synced them), before hashing them and writing its map complete.
     case afterConcatenateCopy = "after-concatenate-copy"
+    /// A block write wrote its bytes into a corrupt chunk, before syncing them.
+    case afterBlockWrite = "after-block-write"
+    /// A block write synced its bytes (or would have, under `--no-fsync`),
+    /// before re-hashing the chunk and committing its entry.
+    case afterBlockSync = "after-block-sync"
+    /// A block write that made its chunk whole wrote its entry `verified`,
+    /// before syncing it and answering.
+    case afterBlockEntry = "after-block-entry"
 
     /// The points a chunk `PUT` passes.
     public static let inChunkWrite: [CrashPoint] = [.afterDataWrite, .afterDataSync, .afterMapEntry, .beforeResponse]
     /// The points an append passes.
     public static let inAppend: [CrashPoint] = [.afterAppendWrite, .afterAppendSync, .afterAppendEntry, .afterAppendOffset]
+    /// The points a block write passes (the last only when it verifies its chunk).
+    public static let inBlockWrite: [CrashPoint] = [.afterBlockWrite, .afterBlockSync, .afterBlockEntry]
 }
 
 /// Asked at each `CrashPoint`. It either returns, or ends the work there as

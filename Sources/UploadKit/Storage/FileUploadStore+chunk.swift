@@ -46,7 +46,7 @@ extension FileUploadStore {
     /// overwritten now, so the append must resume from the chunk's start.
     /// Done under the `.append` lock (the chunk is busy while an append is
     /// at work), and synced before the first byte is written.
-    private func lowerAppendOffset(to offset: Int64, in locks: HeldLocks, writing index: ChunkIndex) async throws {
+    func lowerAppendOffset(to offset: Int64, in locks: HeldLocks, writing index: ChunkIndex) async throws {
         guard try storage({ try locks.tryTake(.append, .exclusive) }) else { throw UploadError.chunkBusy(index) }
         let map = locks.map
         try await blocking {

@@ -55,6 +55,17 @@ public enum UploadError: Error, Sendable, CustomStringConvertible {
     /// partial uploads', so it takes no appends, nor chunk writes until its
     /// concatenation finished (then only a repair's, once an audit marked it damaged).
     case finalUpload
+    /// A block size a chunk cannot be cut into (see `ChunkBlocks`).
+    case invalidBlockSize(BlockSizeError)
+    /// A block write's range does not lie inside the chunk it names.
+    case rangeOutsideChunk(ByteRange, index: ChunkIndex, chunk: ByteRange)
+    /// A block write longer than a server holds at once.
+    case blockWriteTooLarge(length: Int64, limit: Int64)
+    /// A block write into a verified chunk: it is never rewritten.
+    case chunkVerified(ChunkIndex)
+    /// A block write into a missing chunk: it has no recorded digest to
+    /// reach, so it is sent whole.
+    case chunkMissing(ChunkIndex)
     case storage(IOError)
     /// The data directory cannot be reached (a lost mount, say): nothing was
     /// read or changed, and the same request may succeed later or on another node.
@@ -141,6 +152,16 @@ public enum UploadError: Error, Sendable, CustomStringConvertible {
             return
                 "this upload is the concatenation of partial uploads (its tus HEAD names them in Upload-Concat): its bytes are theirs;"
                 + " create a new final upload to change them"
+        case .invalidBlockSize(let error):
+            return error.description
+        case .rangeOutsideChunk(let range, let index, let chunk):
+            return "\(range) is not inside chunk \(index) (\(chunk)): a block write stays inside the one chunk its path names"
+        case .blockWriteTooLarge(let length, let limit):
+            return "a block write of \(length) bytes is over the limit of \(limit) bytes: send it as several block writes, or the whole chunk with PUT"
+        case .chunkVerified(let index):
+            return "chunk \(index) is verified, and a verified chunk is never rewritten: block writes are only for corrupt chunks"
+        case .chunkMissing(let index):
+            return "chunk \(index) is missing: it has no recorded XXH3 for block writes to reach; send it whole with PUT"
         case .storage(let error):
             // The server's paths stay out of answers to clients; its log has them.
             let reason = "\(error.operation): \(error.errno.description)"

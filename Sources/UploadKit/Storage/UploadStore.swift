@@ -34,6 +34,23 @@ public struct AppendReceipt: Sendable {
     public let isFull: Bool
 }
 
+/// The XXH3 of each block of one chunk, as its bytes are on disk now.
+public struct ChunkBlockDigests: Sendable {
+    public let blocks: ChunkBlocks
+    /// One per block, in order.
+    public let digests: [XXH3Digest]
+}
+
+/// What a block write left: the chunk verified again, or still corrupt.
+public struct BlockWriteReceipt: Sendable {
+    public let index: ChunkIndex
+    /// `.verified` once the whole chunk hashes to its recorded digest again,
+    /// else `.corrupt(expected:)` with that recorded digest.
+    public let state: ChunkState
+    /// The XXH3 of the whole chunk's bytes on disk after the write.
+    public let digest: XXH3Digest
+}
+
 /// A digest of an append's whole body, which the body must match.
 public struct BodyChecksum: Sendable, Hashable {
     public let algorithm: ChecksumAlgorithm
@@ -143,6 +160,32 @@ public protocol UploadStore: Sendable {
     func receiveChunk(
         _ id: UploadID, index: ChunkIndex, expected: ExpectedDigests, body: some AsyncSequence<ByteBuffer, any Error> & Sendable
     ) async throws -> ChunkReceipt
+
+    /// The XXH3 of each block of chunk `index` (see `ChunkBlocks`) as its
+    /// bytes are on disk now, whatever the chunk's state. Read under the
+    /// chunk's lock, taken shared and tried once: its writers hold it
+    /// exclusively, so no half-written chunk is read, and a writer at work
+    /// makes this `.chunkBusy`. Throws `.noSuchChunk`, `.invalidBlockSize`,
+    /// `.chunkBusy`, `.dataSizeMismatch` (the data file no longer reaches the
+    /// chunk's end).
+    func blockDigests(_ id: UploadID, index: ChunkIndex, blockSize: Int64) async throws -> ChunkBlockDigests
+
+    /// Writes `body` over `range`, which lies inside chunk `index`, in place:
+    /// only into a chunk recorded `corrupt` (a verified chunk is never
+    /// rewritten, a missing one has no digest to reach: it is sent whole).
+    /// Holds the chunk's lock exclusively, as a chunk write does. The body is
+    /// gathered whole and checked (its length, every digest given) before a
+    /// byte is written; then the bytes are written and synced, and the whole
+    /// chunk is re-hashed from disk: it becomes `verified` (its entry written
+    /// after the data's sync) only when it hashes to its recorded digest
+    /// again, else it stays `corrupt`. The data file's size never changes.
+    /// Throws `.noSuchChunk`, `.rangeOutsideChunk`, `.blockWriteTooLarge`,
+    /// `.chunkBusy`, `.uploadComplete`, `.finalUpload`, `.chunkVerified`,
+    /// `.chunkMissing`, `.bodyTooShort`, `.bodyTooLong`, `.digestMismatch`,
+    /// `.dataSizeMismatch`.
+    func writeBlocks(
+        _ id: UploadID, index: ChunkIndex, range: ByteRange, expected: ExpectedDigests, body: some AsyncSequence<ByteBuffer, any Error> & Sendable
+    ) async throws -> BlockWriteReceipt
 
     /// Appends `body` at `offset`, which must be the upload's append offset,
     /// in place. Every chunk the stored bytes fill is hashed and verified; the

@@ -89,6 +89,16 @@ struct FaultInjectingStore: UploadStore {
         try await base.receiveChunk(id, index: index, expected: expected, body: body)
     }
 
+    func blockDigests(_ id: UploadID, index: ChunkIndex, blockSize: Int64) async throws -> ChunkBlockDigests {
+        try await base.blockDigests(id, index: index, blockSize: blockSize)
+    }
+
+    func writeBlocks(
+        _ id: UploadID, index: ChunkIndex, range: ByteRange, expected: ExpectedDigests, body: some AsyncSequence<ByteBuffer, any Error> & Sendable
+    ) async throws -> BlockWriteReceipt {
+        try await base.writeBlocks(id, index: index, range: range, expected: expected, body: body)
+    }
+
     func append(
         _ id: UploadID, at offset: Int64, checksum: BodyChecksum?, body: some AsyncSequence<ByteBuffer, any Error> & Sendable
     ) async throws -> AppendReceipt {
