@@ -74,8 +74,19 @@ extension TusRoutes {
             headers.append(contentsOf: resumableHeaders(offset: receipt.offset, complete: complete && receipt.isFull, interop: interop))
             return Response(status: .created, headers: headers)
         } catch {
-            throw resumableProblem(error, location: location, interop: interop)
+            throw await withVersion6Offset(resumableProblem(error, location: location, interop: interop), id: snapshot.id, interop: interop)
         }
+    }
+
+    /// Version 6 asks for `Upload-Offset` in every answer about an upload
+    /// still taking appends, failures included: the upload's offset as it
+    /// is now, on a failure that does not already say one.
+    func withVersion6Offset(_ error: any Error, id: UploadID?, interop: Interop) async -> any Error {
+        guard interop.isVersion6, var problem = error as? Problem, problem.headers[.uploadOffset] == nil, let id,
+            let map = try? await store.snapshot(id).map, map.status.state != .complete
+        else { return error }
+        problem.headers[.uploadOffset] = String(map.appendOffset)
+        return problem
     }
 
     /// Offset retrieval: what is stored durably, and whether it is all.
@@ -99,6 +110,15 @@ extension TusRoutes {
     func patchResumable(_ request: Request, context: UploadRequestContext) async throws -> Response {
         let interop = Interop(request)
         let id = try context.uploadID()
+        do {
+            return try await answerAppend(request, id: id, interop: interop, context: context)
+        } catch {
+            throw await withVersion6Offset(error, id: id, interop: interop)
+        }
+    }
+
+    /// The append itself, its refusals as the draft words them.
+    private func answerAppend(_ request: Request, id: UploadID, interop: Interop, context: UploadRequestContext) async throws -> Response {
         guard request.headers[.contentType].map({ Self.mediaType($0) == ResumableUploadFields.partialUploadMediaType }) == true else {
             throw Problem(
                 .unsupportedMediaType, "unsupported-media-type", title: "Unsupported Content-Type",

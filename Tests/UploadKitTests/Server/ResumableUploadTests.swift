@@ -57,6 +57,31 @@ import UploadKit
         }
     }
 
+    /// RFC 9110, 15.2: a server must not send a 1xx response to an HTTP/1.0 client.
+    @Test func anHTTP10ClientGetsNo104() async throws {
+        try await ServerFixture().run(.live) { api in
+            let connection = try await RawHTTPConnection.open(port: try #require(api.client.port))
+            let head = creation(8, complete: true, contentLength: file.length).replacingOccurrences(of: " HTTP/1.1\r\n", with: " HTTP/1.0\r\n")
+            await connection.send(head)
+            await connection.send(file.bytes)
+            let answer = try await connection.readResponse()
+            #expect(answer.status == 201, "the final answer comes first: no interim response")
+            #expect(answer.header("Upload-Complete") == "?1")
+        }
+    }
+
+    @Test func anHTTP10ClientThatExpects100ContinueGetsNoInterimAnswer() async throws {
+        try await ServerFixture().run(.live) { api in
+            let connection = try await RawHTTPConnection.open(port: try #require(api.client.port))
+            let head = creation(nil, complete: true, contentLength: file.length, extra: [("Expect", "100-continue")])
+                .replacingOccurrences(of: " HTTP/1.1\r\n", with: " HTTP/1.0\r\n")
+            await connection.send(head)
+            await connection.send(file.bytes)
+            let answer = try await connection.readResponse()
+            #expect(answer.status == 201, "no 100 Continue before the final answer")
+        }
+    }
+
     @Test func anInterruptedCreationIsResumedFromTheOffsetHeadGives() async throws {
         try await ServerFixture().run(.live) { api in
             let connection = try await RawHTTPConnection.open(port: try #require(api.client.port))
@@ -176,6 +201,22 @@ import UploadKit
             #expect(answer.status == .badRequest)
             let head = try await api.request(.head, location, headers: [HTTPField.Name("Upload-Draft-Interop-Version")!: "8"])
             #expect(head.headers[HTTPField.Name("Upload-Offset")!] == "1000", "the offset does not move")
+        }
+    }
+
+    /// Version 6: `Upload-Offset` in every answer about an upload still taking appends, failures included.
+    @Test func underVersion6AFailedAppendStillSaysTheOffset() async throws {
+        try await ServerFixture().run(.live) { api in
+            let location = try await createIncomplete(api, version: 6, firstBytes: 1000)
+            let answer = try await api.request(
+                .patch, location,
+                headers: [
+                    HTTPField.Name("Upload-Draft-Interop-Version")!: "6", .contentType: "application/partial-upload",
+                    HTTPField.Name("Upload-Offset")!: "1000", HTTPField.Name("Upload-Complete")!: "?0",
+                    HTTPField.Name("Content-Digest")!: "sha-256=:\(base64SHA256([1, 2, 3])):",
+                ], body: Array(file.bytes[1000..<5000]))
+            #expect(answer.status == .badRequest)
+            #expect(answer.headers[HTTPField.Name("Upload-Offset")!] == "1000")
         }
     }
 
