@@ -161,7 +161,9 @@ class Pair:
 
     target: the largest median ratio ours/peer that passes (None: reported
     only). For metric "kib-per-request" (one side, no peer) the largest
-    median value in KiB.
+    median value in KiB. For metric "wire-bytes" the ratio is of the bytes
+    the hooks noted per round (wire_bytes_ours against the peer's other
+    wire_bytes_ note), not of the times.
     setup / cleanup: side -> hook(ctx, round), untimed, before and after
     that side's run (cleanup deletes what an upload stored).
     before_round / after_round: hook(ctx, round); prepare / finish: hook(ctx),
@@ -193,7 +195,7 @@ class Pair:
     rounds: Union[str, int] = "rounds"  # "rounds" (BENCH_ROUNDS), "scaling" (BENCH_SCALING_ROUNDS) or a count
     cpu_of: dict = dataclasses.field(default_factory=dict)
     add_server_cpu: bool = False
-    metric: str = "time"  # "time", "server-cpu" or "kib-per-request"
+    metric: str = "time"  # "time", "server-cpu", "kib-per-request" or "wire-bytes"
     size: str = "data"
     rss_limit: Optional[float] = None
     settle: bool = False
@@ -354,21 +356,104 @@ def repair_prepare(mib: int, sides: tuple, rsync_copy: bool) -> Hook:
 
 
 def damage_upload(server: str) -> Hook:
-    """At-rest damage to the server's copy, and its byte counter before the repair."""
+    """At-rest damage to the server's copy, and its byte counters before the repair."""
 
     def hook(ctx: Ctx, rnd: int) -> None:
         damage(Path(ctx.state[f"file_{server}"]), ctx.bytes)
-        ctx.state[f"received_{server}"] = bytes_received(ctx.resource(server).port)
+        ctx.state[f"received_{server}"] = body_bytes_in(ctx.resource(server).port)
 
     return hook
 
 
 def count_received(server: str, label: str) -> Hook:
     def hook(ctx: Ctx, rnd: int) -> None:
-        after = bytes_received(ctx.resource(server).port)
+        after = body_bytes_in(ctx.resource(server).port)
         ctx.note(f"wire_bytes_{label}", after - ctx.state[f"received_{server}"], rnd)
 
     return hook
+
+
+FLIP_CHUNK = 8 * MiB  # repair-3-bytes: the upload's chunk size (upload's default)
+
+
+def flip_offsets(size: int, chunk: int) -> list:
+    """Three offsets far apart (as damage's), each in a chunk of its own."""
+    offsets = [size // 40, size // 2, size // 40 * 39]
+    if len({offset // chunk for offset in offsets}) < 3:
+        raise BenchError(f"the flipped bytes need 3 chunks of {chunk} bytes far apart: BENCH_SIZE {size} is too small")
+    return offsets
+
+
+def flip_bytes(path: Path, good: Path, offsets) -> None:
+    """Each byte of PATH at OFFSETS made the complement of GOOD's byte there:
+    a single byte changed, and the same damage whatever PATH held before
+    (flipping PATH's own byte twice would undo it)."""
+    with open(good, "rb") as src, open(path, "r+b") as out:
+        for offset in offsets:
+            src.seek(offset)
+            out.seek(offset)
+            out.write(bytes([src.read(1)[0] ^ 0xFF]))
+
+
+def holds_good_bytes(path: Path, good: Path, offsets) -> bool:
+    with open(good, "rb") as src, open(path, "rb") as f:
+        for offset in offsets:
+            src.seek(offset)
+            f.seek(offset)
+            if src.read(1) != f.read(1):
+                return False
+    return True
+
+
+def flip_upload(server: str) -> Hook:
+    """3 single bytes flipped at rest in the server's copy, in 3 chunks far
+    apart (flip_offsets, flip_bytes); its body-byte counters before the repair."""
+
+    def hook(ctx: Ctx, rnd: int) -> None:
+        flip_bytes(Path(ctx.state[f"file_{server}"]), ctx.data, flip_offsets(ctx.bytes, FLIP_CHUNK))
+        ctx.state[f"received_{server}"] = body_bytes_in(ctx.resource(server).port)
+
+    return hook
+
+
+def count_block_repair(server: str) -> Hook:
+    """After `repair --json`: its JSON (the last line of its output) says ok
+    with the data file's SHA-256; the server's body bytes since flip_upload
+    (body_bytes_in: chunk PUTs and block writes, each byte once) and the
+    client's bytesMoved, blocksMoved and chunksMoved are kept for the wire
+    row (note_block_repair)."""
+
+    def hook(ctx: Ctx, rnd: int) -> None:
+        received = body_bytes_in(ctx.resource(server).port) - ctx.state[f"received_{server}"]
+        lines = [l for l in ctx.last_log.read_text(errors="replace").splitlines() if l.startswith("{")]
+        try:
+            doc = json.loads(lines[-1])
+        except (IndexError, ValueError):
+            doc = {}
+        if doc.get("ok") is not True or doc.get("sha256") != ctx.sha:
+            raise BenchError(f"{ctx.pair_name}: repair did not confirm the data file's SHA-256 (log: {ctx.last_log})")
+        ctx.state["block_repair"] = {"wire_bytes_ours": received, "bytes_moved": doc.get("bytesMoved", "-"),
+                                     "blocks_moved": doc.get("blocksMoved", "-"),
+                                     "chunks_moved": doc.get("chunksMoved", "-")}
+
+    return hook
+
+
+def note_block_repair(ctx: Ctx, rnd: int) -> None:
+    """The counts count_block_repair kept, as this row's notes of the round."""
+    for key, value in ctx.state.pop("block_repair").items():
+        ctx.note(key, value, rnd)
+
+
+def flip_rsync_copy(ctx: Ctx, rnd: int) -> None:
+    flip_bytes(ctx.resource("rsyncd").module / "data.bin", ctx.data, flip_offsets(ctx.bytes, FLIP_CHUNK))
+
+
+def count_rsync_mended(ctx: Ctx, rnd: int) -> None:
+    """count_rsync_sent, once the daemon's copy holds the good bytes again."""
+    count_rsync_sent(ctx, rnd)
+    if not holds_good_bytes(ctx.resource("rsyncd").module / "data.bin", ctx.data, flip_offsets(ctx.bytes, FLIP_CHUNK)):
+        raise BenchError(f"{ctx.pair_name}: rsync left the flipped bytes in the daemon's copy")
 
 
 def damage_rsync_copy(ctx: Ctx, rnd: int) -> None:
@@ -378,7 +463,9 @@ def damage_rsync_copy(ctx: Ctx, rnd: int) -> None:
 def count_rsync_sent(ctx: Ctx, rnd: int) -> None:
     text = ctx.last_log.read_text(errors="replace")
     match = re.search(r"Total bytes sent:\s*([\d,]+)", text)
-    ctx.note("wire_bytes_rsync", int(match.group(1).replace(",", "")) if match else 0, rnd)
+    if not match:
+        raise BenchError(f"{ctx.pair_name}: no 'Total bytes sent' in rsync's --stats (log: {ctx.last_log})")
+    ctx.note("wire_bytes_rsync", int(match.group(1).replace(",", "")), rnd)
 
 
 def remove_rsync_copy(ctx: Ctx) -> None:
@@ -951,6 +1038,25 @@ TABLE = [
          Reuse("repair-1MiB", "rsync --inplace --no-whole-file (the repair-1MiB rounds)"),
          joins="repair-1MiB", rss_limit=RSS_LIMIT_MIB),
     repair(8),
+    # Block-level repair (#15): 3 single bytes flipped at rest in the server's
+    # copy of an 8 MiB-chunk upload, in 3 chunks far apart (made once, mended
+    # by each round's repair). Time: against one SHA-256 pass over the stored
+    # file, the floor of a repair that confirms the whole file's SHA-256;
+    # target 1.1x. Wire bytes (the joined row): the body bytes the server
+    # took in for the repair (its block writes and any chunk PUTs) against
+    # rsync --inplace --no-whole-file's "Total bytes sent" of the good file
+    # onto a daemon copy with the same 3 bytes flipped; target 0.1x. Its time
+    # column is the repair's against rsync's, reported.
+    Pair("repair-3-bytes", 1.1, Cmd("{uv} repair {url_serve} --from {data} --json"),
+         Cmd("openssl dgst -sha256 {file_serve}"),
+         setup={"ours": flip_upload("serve")}, cleanup={"ours": count_block_repair("serve")},
+         prepare=repair_prepare(FLIP_CHUNK // MiB, (("uv", "serve"),), rsync_copy=True), finish=remove_rsync_copy,
+         part="client", needs=("serve", "rsyncd"), warm=None),
+    Pair("repair-3-bytes-wire", 0.1,
+         Reuse("repair-3-bytes", "the repair-3-bytes rounds' repair: server body bytes in", side="ours"),
+         RSYNC_TO_DAEMON, setup={"peer": flip_rsync_copy},
+         cleanup={"ours": note_block_repair, "peer": count_rsync_mended}, joins="repair-3-bytes",
+         metric="wire-bytes"),
     # The client side (#16). download: `download` of a complete upload
     # (chunks checked on arrival, the SHA-256 read back from disk and
     # confirmed) against curl -sf -o of GET /uploads/{id}/data, both from our
@@ -1179,12 +1285,19 @@ def http_request(port: int, method: str, path: str, headers: Optional[dict] = No
         conn.close()
 
 
-def bytes_received(port: int) -> int:
+def body_bytes_in(port: int) -> int:
+    """The body bytes our server has taken in so far: chunk PUTs and appends
+    (uploadverify_bytes_received_total) plus block writes, PATCH
+    .../chunks/{index} (uploadverify_block_bytes_written_total: a block write
+    counts there only, so no byte is counted twice; a server without block
+    writes has no such counter)."""
     _, _, body = http_request(port, "GET", "/metrics")
+    counters = {"uploadverify_bytes_received_total": 0, "uploadverify_block_bytes_written_total": 0}
     for line in body.decode(errors="replace").splitlines():
-        if line.startswith("uploadverify_bytes_received_total"):
-            return int(float(line.split()[1]))
-    return 0
+        words = line.split()
+        if len(words) == 2 and words[0] in counters:
+            counters[words[0]] = int(float(words[1]))
+    return sum(counters.values())
 
 
 # --- Servers, as context managers ---------------------------------------------
@@ -1648,7 +1761,27 @@ class Summary:
     rss_verdict: str  # PASS, FAIL or -
 
 
+def notes_by_pair(samples: Samples) -> dict:
+    """{pair: {round: {key: value}}}."""
+    notes: dict = {}
+    for pair, rnd, key, value in samples.notes:
+        notes.setdefault(pair, {}).setdefault(rnd, {})[key] = value
+    return notes
+
+
+def wire_counts(by_round: dict) -> list:
+    """[(round, ours, peer)] for the rounds that noted both sides' wire bytes:
+    wire_bytes_ours and one other wire_bytes_ key, the peer's."""
+    out = []
+    for rnd, keys in sorted(by_round.items()):
+        peer = [v for k, v in keys.items() if k.startswith("wire_bytes_") and k != "wire_bytes_ours"]
+        if "wire_bytes_ours" in keys and len(peer) == 1:
+            out.append((rnd, int(keys["wire_bytes_ours"]), int(peer[0])))
+    return out
+
+
 def summarize(samples: Samples) -> list:
+    notes = notes_by_pair(samples)
     by_side: dict = {}
     for r in samples.runs:
         by_side.setdefault((r.pair, r.side), {})[r.round] = r
@@ -1679,11 +1812,18 @@ def summarize(samples: Samples) -> list:
             s.metric_peer = s.scpu_peer / gib
             s.metric_ratios = [_ratio(o.server_cpu_s, q.server_cpu_s) for o, q in matched]
             s.metric_ratio = statistics.median(s.metric_ratios)
+        elif p.metric == "wire-bytes":
+            counts = [c for c in wire_counts(notes.get(p.name, {})) if c[0] in peer_by_round]
+            if counts:
+                s.metric_ours = statistics.median(o for _, o, _ in counts)
+                s.metric_peer = statistics.median(q for _, _, q in counts)
+                s.metric_ratios = [_ratio(o, q) for _, o, q in counts]
+                s.metric_ratio = statistics.median(s.metric_ratios)
         elif one_sided:
             s.metric_ours = med(ours, lambda r: r.value)
         if p.target is not None:
             judged = s.metric_ours if one_sided else s.metric_ratio
-            s.verdict = "PASS" if judged <= p.target else "FAIL"
+            s.verdict = "FAIL" if judged is None else "PASS" if judged <= p.target else "FAIL"
         if p.rss_limit is not None:
             s.rss_verdict = "PASS" if s.rss_ours < p.rss_limit else "FAIL"
         out.append(s)
@@ -1699,7 +1839,8 @@ RESULT_COLUMNS = [
     "ratio_min", "ratio_max", "metric", "metric_unit", "ours_metric", "peer_metric", "metric_ratio", "verdict",
     "ours_median_server_cpu_s", "peer_median_server_cpu_s",
 ]
-UNITS = {"time": "s", "server-cpu": "server CPU s per GiB", "kib-per-request": "KiB per request"}
+UNITS = {"time": "s", "server-cpu": "server CPU s per GiB", "kib-per-request": "KiB per request",
+         "wire-bytes": "bytes sent per round"}
 
 
 def results_table(samples: Samples) -> list:
@@ -1757,6 +1898,18 @@ def report(samples: Samples) -> str:
             else:
                 message = (f"{s.verdict} server CPU: median ratio {s.metric_ratio:.3f} "
                            f"{'<=' if s.verdict == 'PASS' else '>'} {p.target:.2f}")
+        elif p.metric == "wire-bytes":
+            if s.metric_ratio is None:
+                message = f"{s.verdict} wire bytes: no round noted both sides' bytes"
+            else:
+                figures = (f"{s.metric_ratio:.3f}x the bytes {peer_tool} sent (medians: ours "
+                           f"{s.metric_ours:.0f}, {peer_tool} {s.metric_peer:.0f}; spread "
+                           f"{min(s.metric_ratios):.3f}-{max(s.metric_ratios):.3f})")
+                if p.target is None:
+                    message = f"info: {figures} (no target)"
+                else:
+                    message = (f"{s.verdict} wire bytes: median ratio {s.metric_ratio:.3f} "
+                               f"{'<=' if s.verdict == 'PASS' else '>'} {p.target:.2f}: {figures}")
         else:
             message = (f"{s.verdict} memory: median {s.metric_ours:.1f} KiB per chunk request in flight "
                        f"{'<=' if s.verdict == 'PASS' else '>'} {p.target:.0f}")
@@ -1775,20 +1928,21 @@ def report(samples: Samples) -> str:
     if floors:
         lines += ["", *floors]
 
-    notes: dict = {}
-    for pair, rnd, key, value in samples.notes:
-        notes.setdefault(pair, {}).setdefault(rnd, {})[key] = value
+    notes = notes_by_pair(samples)
     wire = [(pair, rnd, keys) for pair, by_round in notes.items() for rnd, keys in sorted(by_round.items())
             if any(k.startswith("wire_bytes_") for k in keys)]
     if wire:
         labels = {k[len("wire_bytes_"):] for _, _, keys in wire for k in keys if k.startswith("wire_bytes_")}
-        who = "ours = server bytes received" if "baseline" not in labels else \
-            "ours, baseline = their server's bytes received"
-        lines.append(f"bytes over the wire per repair round ({who}, rsync = total bytes sent; 3 damaged regions):")
+        who = "ours = server body bytes received" if "baseline" not in labels else \
+            "ours, baseline = their server's body bytes received"
+        lines.append(f"bytes over the wire per repair round ({who}, chunk PUTs + block writes; rsync = total "
+                     "bytes sent; 3 damaged bytes far apart):")
         for pair, rnd, keys in wire:
             others = ", ".join(f"{k[len('wire_bytes_'):]} {int(v)}" for k, v in keys.items()
                                if k.startswith("wire_bytes_") and k != "wire_bytes_ours")
-            lines.append(f"  {pair} round {rnd}: ours {int(keys.get('wire_bytes_ours', 0))}, {others}")
+            client = (f" (the client's bytesMoved {keys['bytes_moved']}, blocksMoved {keys.get('blocks_moved', '-')}, "
+                      f"chunksMoved {keys.get('chunks_moved', '-')})" if "bytes_moved" in keys else "")
+            lines.append(f"  {pair} round {rnd}: ours {int(keys.get('wire_bytes_ours', 0))}, {others}{client}")
     for pair, by_round in notes.items():
         for keys in by_round.values():
             if "server_peak_rss_kib" in keys:

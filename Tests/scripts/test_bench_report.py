@@ -143,8 +143,9 @@ class ReportOnSavedSamples(unittest.TestCase):
                                                                                              "time:"))
 
     def test_notes(self):
-        self.assertIn("bytes over the wire per repair round (ours = server bytes received, rsync = total bytes "
-                      "sent; 3 damaged regions):\n  repair-1MiB round 1: ours 3145728, rsync 460000\n"
+        self.assertIn("bytes over the wire per repair round (ours = server body bytes received, chunk PUTs + "
+                      "block writes; rsync = total bytes sent; 3 damaged bytes far apart):\n"
+                      "  repair-1MiB round 1: ours 3145728, rsync 460000\n"
                       "  repair-1MiB round 2: ours 3145728, rsync 470000", self.text)
         # 61952 KiB // 1024 = 60 MiB.
         self.assertIn("server peak RSS over the receive-3x8MiB rounds: 60 MiB (target < 100 MiB)", self.text)
@@ -158,7 +159,106 @@ class ReportOnSavedSamples(unittest.TestCase):
             bench.parse_samples("pair\tbytes\trounds\nverify-map\t1\t3\n")
 
 
+# repair-3-bytes (time, against openssl) and the joined repair-3-bytes-wire
+# (wire bytes, against rsync), as run_group writes them: the wire row's ours
+# run is the repair's, copied; its notes are the server's body bytes, the
+# client's --json counts and rsync's total bytes sent.
+BLOCK_REPAIR_SAMPLES = """# uploadverify bench samples v1
+meta\tbytes\t4294967296
+meta\trounds\t3
+pair\trepair-3-bytes\t1.1\ttime\t0\t4294967296\t-\tuploadverify repair $URL --from $DATA --json\topenssl dgst -sha256 $WORK/srv/ID
+pair\trepair-3-bytes-wire\t0.1\twire-bytes\t0\t4294967296\t-\tthe repair-3-bytes rounds' repair\trsync --inplace --no-whole-file --stats $DATA rsync://127.0.0.1:18935/bench/data.bin
+run\trepair-3-bytes\t1\tours\t2200000\t20000\t2000000\t-\t-
+run\trepair-3-bytes\t1\tpeer\t2000000\t4000\t1900000\t-\t-
+run\trepair-3-bytes-wire\t1\tours\t2200000\t20000\t2000000\t-\t-
+note\trepair-3-bytes-wire\t1\twire_bytes_ours\t196608
+note\trepair-3-bytes-wire\t1\tbytes_moved\t196608
+note\trepair-3-bytes-wire\t1\tblocks_moved\t3
+note\trepair-3-bytes-wire\t1\tchunks_moved\t3
+run\trepair-3-bytes-wire\t1\tpeer\t4000000\t4000\t3000000\t-\t-
+note\trepair-3-bytes-wire\t1\twire_bytes_rsync\t2000000
+run\trepair-3-bytes\t2\tours\t2100000\t20000\t2000000\t-\t-
+run\trepair-3-bytes\t2\tpeer\t2000000\t4000\t1900000\t-\t-
+run\trepair-3-bytes-wire\t2\tours\t2100000\t20000\t2000000\t-\t-
+note\trepair-3-bytes-wire\t2\twire_bytes_ours\t393216
+note\trepair-3-bytes-wire\t2\tbytes_moved\t393216
+note\trepair-3-bytes-wire\t2\tblocks_moved\t6
+note\trepair-3-bytes-wire\t2\tchunks_moved\t3
+run\trepair-3-bytes-wire\t2\tpeer\t4200000\t4000\t3000000\t-\t-
+note\trepair-3-bytes-wire\t2\twire_bytes_rsync\t1966080
+run\trepair-3-bytes\t3\tours\t2400000\t20000\t2000000\t-\t-
+run\trepair-3-bytes\t3\tpeer\t2000000\t4000\t1900000\t-\t-
+run\trepair-3-bytes-wire\t3\tours\t2400000\t20000\t2000000\t-\t-
+note\trepair-3-bytes-wire\t3\twire_bytes_ours\t196608
+note\trepair-3-bytes-wire\t3\tbytes_moved\t196608
+note\trepair-3-bytes-wire\t3\tblocks_moved\t3
+note\trepair-3-bytes-wire\t3\tchunks_moved\t3
+run\trepair-3-bytes-wire\t3\tpeer\t4800000\t4000\t3000000\t-\t-
+note\trepair-3-bytes-wire\t3\twire_bytes_rsync\t1000000
+"""
+
+
+class BlockRepairReport(unittest.TestCase):
+    def setUp(self):
+        self.samples = bench.parse_samples(BLOCK_REPAIR_SAMPLES)
+
+    def test_time_against_one_sha256_pass(self):
+        # 2.2/2.0 = 1.10, 2.1/2.0 = 1.05, 2.4/2.0 = 1.20 -> 1.10 <= 1.1: PASS.
+        text = bench.report(self.samples)
+        self.assertIn("repair-3-bytes      PASS time: median ratio 1.100 <= 1.10 vs openssl", text)
+
+    def test_wire_bytes_judged_on_the_median_of_per_round_ratios(self):
+        # 196608/2000000 = 0.098304, 393216/1966080 = 0.2, 196608/1000000 = 0.196608 -> 0.196608 > 0.1:
+        # FAIL (the ratio of the medians would be 196608/1966080 = 0.1). Medians: ours 196608, rsync 1966080.
+        table = bench.results_table(self.samples)
+        row = {r[0]: dict(zip(table[0], map(str, r))) for r in table[1:]}["repair-3-bytes-wire"]
+        self.assertEqual((row["metric"], row["metric_unit"], row["metric_ratio"], row["verdict"]),
+                         ("wire-bytes", "bytes sent per round", "0.197", "FAIL"))
+        self.assertEqual((row["ours_metric"], row["peer_metric"]), ("196608.000", "1966080.000"))
+        self.assertEqual((row["time_verdict"], row["median_ratio"]), ("info", "0.500"))  # 2.2/4.0, 2.1/4.2, 2.4/4.8
+        text = bench.report(self.samples)
+        self.assertIn("repair-3-bytes-wire FAIL wire bytes: median ratio 0.197 > 0.10: 0.197x the bytes rsync sent "
+                      "(medians: ours 196608, rsync 1966080; spread 0.098-0.200)", text)
+        self.assertIn("  repair-3-bytes-wire round 2: ours 393216, rsync 1966080 (the client's bytesMoved 393216, "
+                      "blocksMoved 6, chunksMoved 3)", text)
+
+    def test_wire_bytes_within_the_target_pass(self):
+        # Rounds 2 and 3 with rsync at 4000000: 196608/2000000, 393216/4000000, 196608/4000000 =
+        # 0.098304, 0.098304, 0.049152 -> 0.098304 <= 0.1.
+        text = (BLOCK_REPAIR_SAMPLES.replace("wire_bytes_rsync\t1966080", "wire_bytes_rsync\t4000000")
+                .replace("wire_bytes_rsync\t1000000", "wire_bytes_rsync\t4000000"))
+        s = {x.info.name: x for x in bench.summarize(bench.parse_samples(text))}["repair-3-bytes-wire"]
+        self.assertEqual(s.metric_ratios, [0.098304, 0.098304, 0.049152])
+        self.assertEqual((s.metric_ratio, s.verdict), (0.098304, "PASS"))
+
+    def test_wire_bytes_without_counts_fail(self):
+        # A row with a target that noted no rsync count is not judged a pass.
+        text = "\n".join(l for l in BLOCK_REPAIR_SAMPLES.splitlines() if "wire_bytes_rsync" not in l) + "\n"
+        samples = bench.parse_samples(text)
+        s = {x.info.name: x for x in bench.summarize(samples)}["repair-3-bytes-wire"]
+        self.assertEqual((s.metric_ratio, s.verdict), (None, "FAIL"))
+        self.assertIn("repair-3-bytes-wire FAIL wire bytes: no round noted both sides' bytes", bench.report(samples))
+
+
 class Table(unittest.TestCase):
+    def test_block_repair_rows(self):
+        # Time against one SHA-256 pass of the stored file (<= 1.1x); wire bytes against rsync's (<= 0.1x),
+        # in the same rounds, 8 MiB chunks, the rsync daemon's copy made in prepare and removed at the end.
+        pairs = {p.name: p for p in bench.TABLE}
+        timed, wire = pairs["repair-3-bytes"], pairs["repair-3-bytes-wire"]
+        self.assertEqual((timed.target, timed.metric, timed.part, timed.needs, timed.joins),
+                         (1.1, "time", "client", ("serve", "rsyncd"), None))
+        self.assertEqual((wire.target, wire.metric, wire.joins), (0.1, "wire-bytes", "repair-3-bytes"))
+        self.assertEqual(timed.ours.template, "{uv} repair {url_serve} --from {data} --json")
+        self.assertEqual(timed.peer.template, "openssl dgst -sha256 {file_serve}")
+        self.assertIsInstance(wire.ours, bench.Reuse)
+        self.assertEqual((wire.ours.pair, wire.ours.side), ("repair-3-bytes", "ours"))
+        self.assertIs(wire.peer, bench.RSYNC_TO_DAEMON)
+        self.assertEqual(bench.FLIP_CHUNK, 8 << 20)
+        chosen = bench.selected_groups(bench.TABLE, "all", ["repair-3*"], False)
+        self.assertEqual([(lead.name, [p.name for p in joined]) for lead, joined in chosen],
+                         [("repair-3-bytes", ["repair-3-bytes-wire"])])
+
     def test_keeps_every_bench_sh_row(self):
         # name: (target, rounds setting), as scripts/bench.sh had them.
         expected = {
@@ -342,6 +442,89 @@ class Running(unittest.TestCase):
                 ctx.state["files_sha256"] = ["aa", "bb", "cc"]
                 with self.assertRaises(bench.BenchError):
                     bench.confirm_files_complete(ctx)
+        finally:
+            server.shutdown()
+            server.server_close()
+
+    def test_flipped_bytes(self):
+        # 4 GiB in 8 MiB chunks: bytes 107374182, 2147483648, 4187593098 in chunks 12, 256, 499.
+        offsets = bench.flip_offsets(4 << 30, 8 << 20)
+        self.assertEqual([o // (8 << 20) for o in offsets], [12, 256, 499])
+        self.assertEqual(len({o // (8 << 20) for o in bench.flip_offsets(256 << 20, 8 << 20)}), 3)
+        with self.assertRaises(bench.BenchError):
+            bench.flip_offsets(16 << 20, 8 << 20)  # 2 chunks
+        with tempfile.TemporaryDirectory() as tmp:
+            good, copy = Path(tmp) / "good", Path(tmp) / "copy"
+            good.write_bytes(bytes(range(256)) * 4)
+            copy.write_bytes(good.read_bytes())
+            bench.flip_bytes(copy, good, [1, 500, 1000])
+            bench.flip_bytes(copy, good, [1, 500, 1000])  # the same damage again, not undone
+            changed = [i for i, (a, b) in enumerate(zip(good.read_bytes(), copy.read_bytes())) if a != b]
+            self.assertEqual(changed, [1, 500, 1000])
+            self.assertEqual([copy.read_bytes()[i] for i in changed], [1 ^ 0xFF, (500 % 256) ^ 0xFF, (1000 % 256) ^ 0xFF])
+            self.assertEqual(copy.stat().st_size, 1024)
+            self.assertFalse(bench.holds_good_bytes(copy, good, [1, 500, 1000]))
+            self.assertTrue(bench.holds_good_bytes(copy, good, [0, 2, 999]))
+
+    def test_block_repair_counts(self):
+        # A fake server's /metrics: body bytes in = bytes_received_total + block_bytes_written_total (a block
+        # write counts in the second only). Between flip_upload and count_block_repair: 0 + 196608.
+        import http.server
+        import json
+        import threading
+        import types
+
+        counters = {"received": 1000, "blocks": 0}
+
+        class Metrics(http.server.BaseHTTPRequestHandler):
+            def do_GET(self):
+                body = ("# TYPE uploadverify_bytes_received_total counter\n"
+                        f"uploadverify_bytes_received_total {counters['received']}\n"
+                        "# TYPE uploadverify_block_bytes_written_total counter\n"
+                        f"uploadverify_block_bytes_written_total {counters['blocks']}\n"
+                        "uploadverify_chunks_verified_total 7\n").encode()
+                self.send_response(200)
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, *args):
+                pass
+
+        server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Metrics)
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+        try:
+            with tempfile.TemporaryDirectory() as tmp, self.ctx(tmp) as ctx:
+                port = server.server_address[1]
+                self.assertEqual(bench.body_bytes_in(port), 1000)
+                ctx.bytes = 256 << 20
+                ctx.data = Path(tmp) / "good"
+                with open(ctx.data, "wb") as f:
+                    f.truncate(ctx.bytes)
+                stored = Path(tmp) / "stored"
+                with open(stored, "wb") as f:
+                    f.truncate(ctx.bytes)
+                ctx.resources["serve"] = types.SimpleNamespace(port=port)
+                ctx.state["file_serve"] = str(stored)
+                bench.flip_upload("serve")(ctx, 1)
+                offsets = bench.flip_offsets(ctx.bytes, bench.FLIP_CHUNK)
+                self.assertFalse(bench.holds_good_bytes(stored, ctx.data, offsets))
+                counters["blocks"] = 196608
+                doc = {"blocksMoved": 3, "bytesMoved": 196608, "chunksMoved": 3, "ok": True, "sha256": ctx.sha}
+                ctx.last_log.write_text("a warning\n" + json.dumps(doc) + "\n")
+                bench.count_block_repair("serve")(ctx, 1)
+                self.assertEqual(ctx.state["block_repair"], {"wire_bytes_ours": 196608, "bytes_moved": 196608,
+                                                             "blocks_moved": 3, "chunks_moved": 3})
+                ctx.pair_name = "repair-3-bytes-wire"
+                bench.note_block_repair(ctx, 1)
+                ctx.out.flush()
+                notes = bench.parse_samples((Path(tmp) / "samples.tsv").read_text()).notes
+                self.assertIn(("repair-3-bytes-wire", 1, "wire_bytes_ours", "196608"), notes)
+                self.assertIn(("repair-3-bytes-wire", 1, "blocks_moved", "3"), notes)
+                # A repair whose JSON does not carry the data file's SHA-256 stops the bench.
+                ctx.last_log.write_text(json.dumps(dict(doc, sha256="11" * 32)) + "\n")
+                with self.assertRaises(bench.BenchError):
+                    bench.count_block_repair("serve")(ctx, 2)
         finally:
             server.shutdown()
             server.server_close()

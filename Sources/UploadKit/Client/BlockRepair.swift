@@ -91,7 +91,30 @@ struct BlockRepair: Sendable {
         let ours = try await NIOThreadPool.singleton.runIfActive { [file] in try BlockHashing.digests(of: file, blocks) }
         let differing = (0..<blocks.count).filter { theirs[$0] != ours[$0] }
         guard blocks.length(of: differing) * 2 <= blocks.chunk.length else { return nil }
-        return BlockDifference(blocks: blocks, differing: differing, theirs: theirs)
+        let coarse = BlockDifference(blocks: blocks, differing: differing, theirs: theirs)
+        return try await refined(coarse, of: chunk) ?? coarse
+    }
+
+    /// A few flipped bytes damage a few blocks of 4 KiB, not whole blocks of
+    /// 64: when the blocks that differ are few, the chunk is compared again
+    /// in the smallest blocks, so that only those move. It costs one more
+    /// request, whose answer (16 hex digits per 4 KiB, about 0.5% of the
+    /// chunk) is small beside the blocks it saves sending. Nil when it does
+    /// not pay, or fails (the coarse blocks are then moved).
+    private func refined(_ coarse: BlockDifference, of chunk: Chunk) async throws -> BlockDifference? {
+        let smallest = ChunkBlocks.minimumBlockSize
+        guard !coarse.differing.isEmpty, coarse.blocks.blockSize > smallest,
+            coarse.blocks.length(of: coarse.differing) * 8 <= coarse.blocks.chunk.length,
+            let blocks = try? ChunkBlocks(layout: layout, index: chunk.index, blockSize: smallest)
+        else { return nil }
+        let theirs: [XXH3Digest]
+        do throws(ClientError) {
+            theirs = try await client.blockDigests(url, chunk: blocks)
+        } catch {
+            return nil
+        }
+        let ours = try await NIOThreadPool.singleton.runIfActive { [file] in try BlockHashing.digests(of: file, blocks) }
+        return BlockDifference(blocks: blocks, differing: (0..<blocks.count).filter { theirs[$0] != ours[$0] }, theirs: theirs)
     }
 
     /// One run of the server's blocks by a ranged `GET …/data`, written in
