@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # The browser uploader's tests (issue #6). Usage: Tests/browser/run.sh BINARY
 #   1. sha256.js against NIST vectors and OpenSSL, worker-queue.js and
-#      protocol.js, and the upload session (upload-session.js, with fakes) and
-#      the view's words (node)
+#      protocol.js, the upload session (upload-session.js, with fakes), the
+#      view's words, and how a file is read to be hashed (node)
 #   2. tsc --noEmit --checkJs over the page's JavaScript (Debian's node-typescript), if tsc is installed
 #   3. the page in headless Chromium driven by Selenium against a live
 #      `BINARY serve` (and a second one with --token), if chromium and
@@ -18,12 +18,12 @@ fi
 binary=$(cd "$(dirname "$1")" && pwd)/$(basename "$1")
 failed=0
 
-echo "== sha256.js (NIST vectors, incremental updates), worker-queue.js, protocol.js, the upload session and view (node)"
+echo "== sha256.js (NIST vectors, incremental updates), worker-queue.js, protocol.js, the upload session and view, reading (node)"
 if command -v node >/dev/null 2>&1; then
   node "$here/sha256.test.mjs" || failed=1
   node "$here/queue-protocol.test.mjs" || failed=1
   # node:test files; the spec reporter prints one line per test.
-  node --test --test-reporter=spec "$here/upload-session.test.mjs" "$here/upload-view.test.mjs" || failed=1
+  node --test --test-reporter=spec "$here/upload-session.test.mjs" "$here/upload-view.test.mjs" "$here/reading.test.mjs" || failed=1
 else
   echo "skipped: node is not installed (apt-get install nodejs)"
 fi

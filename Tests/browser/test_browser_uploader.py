@@ -10,6 +10,8 @@ the servers and passes them in the environment:
 
 What is counted, is counted on the server (/metrics): chunks verified,
 duplicates, rejections, and the most chunk PUTs it ever had in flight at once.
+The browser's memory (issue #16) is the proportional set size of Chromium's
+whole process tree, read from /proc/PID/smaps_rollup.
 """
 
 import hashlib
@@ -17,6 +19,7 @@ import os
 import random
 import re
 import tempfile
+import threading
 import time
 import unittest
 import urllib.request
@@ -87,6 +90,96 @@ def make_file(directory, name, size, seed):
     with open(path, 'wb') as out:
         out.write(data)
     return path, hashlib.sha256(data).hexdigest()
+
+
+def make_big_file(path, size, seed):
+    """`size` bytes in a second or two and next to no disk: each MiB starts with
+    one random page stamped with its index (so that no two chunks are alike),
+    and the rest of the MiB is a hole, read back as zeros. Returns the SHA-256."""
+    page = bytearray(random.Random(seed).randbytes(4096))
+    zeros = bytes(MiB)
+    digest = hashlib.sha256()
+    with open(path, 'wb') as out:
+        for index, offset in enumerate(range(0, size, MiB)):
+            length = min(MiB, size - offset)
+            page[:8] = index.to_bytes(8, 'little')
+            head = page[:length]
+            out.seek(offset)
+            out.write(head)
+            digest.update(head)
+            digest.update(zeros[:length - len(head)])
+        out.truncate(size)
+    return digest.hexdigest()
+
+
+def process_tree(root):
+    """root and every process descended from it, from /proc's parent links."""
+    children = {}
+    for entry in os.listdir('/proc'):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f'/proc/{entry}/stat') as stat:
+                # The name in parentheses may hold spaces: the parent follows the last ')'.
+                parent = int(stat.read().rsplit(')', 1)[1].split()[1])
+        except (OSError, IndexError, ValueError):
+            continue
+        children.setdefault(parent, []).append(int(entry))
+    tree, todo = [], [root]
+    while todo:
+        pid = todo.pop()
+        tree.append(pid)
+        todo.extend(children.get(pid, []))
+    return tree
+
+
+def pss_bytes(pids):
+    """The processes' proportional set sizes summed: shared pages counted once in all."""
+    total = 0
+    for pid in pids:
+        try:
+            with open(f'/proc/{pid}/smaps_rollup') as rollup:
+                for line in rollup:
+                    if line.startswith('Pss:'):
+                        total += int(line.split()[1]) * 1024
+                        break
+        except OSError:
+            pass  # a process that ended between the listing and the read
+    return total
+
+
+def browser_pid(driver):
+    """Chromium's browser process: chromedriver's child (the rest descend from it)."""
+    pids = [pid for pid in process_tree(driver.service.process.pid) if pid != driver.service.process.pid]
+    for pid in pids:
+        with open(f'/proc/{pid}/comm') as comm:
+            if 'chrom' in comm.read():
+                return pid
+    raise AssertionError('no chromium process under chromedriver')
+
+
+class PssSampler(threading.Thread):
+    """Samples the summed PSS of a process tree every `interval` seconds until stopped;
+    the tree is listed again at each sample, since Chromium starts processes as it goes."""
+
+    def __init__(self, root, interval=0.2):
+        super().__init__(daemon=True)
+        self.root, self.interval = root, interval
+        self.samples = []
+        self.halt = threading.Event()
+
+    def run(self):
+        # On a fixed cadence: reading smaps_rollup itself takes tens of milliseconds.
+        due = time.monotonic()
+        while not self.halt.is_set():
+            self.samples.append(pss_bytes(process_tree(self.root)))
+            due = max(due + self.interval, time.monotonic())
+            self.halt.wait(due - time.monotonic())
+
+    def stop(self):
+        self.halt.set()
+        self.join()
+        return self.samples
 
 
 class BrowserUploaderTests(unittest.TestCase):
@@ -340,6 +433,110 @@ class BrowserUploaderTests(unittest.TestCase):
         element = self.wait_done('with-token.bin')
         self.assertEqual(element.get_attribute('data-sha256'), sha)
         self.assertEqual(status_json(element.get_attribute('data-path'), TOKEN_URL, TOKEN)['sha256'], sha)
+
+
+class BrowserMemoryTests(unittest.TestCase):
+    """Issue #16: a big file through the page, with the page's default chunk
+    size, must not make the browser hold more than a few chunks' worth of
+    memory. Each test has its own Chromium, so that what others left is not
+    counted."""
+
+    SIZE = 2 * 1024 * MiB + 12_345  # 2 GiB and a short last chunk
+    BUDGET = 256 * MiB
+
+    def setUp(self):
+        if not BASE or not DATA_DIR:
+            self.skipTest('UV_BASE_URL and UV_DATA_DIR are not set: run Tests/browser/run.sh BINARY')
+        files = tempfile.TemporaryDirectory(prefix='uv-browser-memory-')
+        self.addCleanup(files.cleanup)  # runs even when the test fails: 2 GiB is not left behind
+        self.files = files.name
+
+    def open_page(self, *chromium_args):
+        driver = new_driver(*chromium_args)
+        self.addCleanup(driver.quit)
+        driver.get(f'{BASE}/')  # no ?chunkSize: the server's default, as a person gets
+        WebDriverWait(driver, 10).until(lambda d: d.execute_script('return document.body.dataset.digestEngine'))
+        return driver
+
+    def wait_settled(self, driver, timeout):
+        """The card once its upload is done or failed."""
+        return WebDriverWait(driver, timeout, poll_frequency=0.5).until(
+            lambda d: next((e for e in d.find_elements(By.CSS_SELECTOR, '#uploads .upload')
+                            if e.get_attribute('data-state') in ('done', 'failed')), False),
+            f'the upload neither finished nor failed within {timeout} s')
+
+    def delete_upload(self, upload_path):
+        """Frees the server's copy once checked (2 GiB for the first test)."""
+        request = urllib.request.Request(f'{BASE}{upload_path}', method='DELETE')
+        try:
+            urllib.request.urlopen(request, timeout=30).close()
+        except OSError:
+            pass
+
+    def rest(self, root):
+        """The page's PSS at rest: the least of a second's samples, once loaded and idle."""
+        time.sleep(1.5)  # let the first layout, the workers' start and the GC settle
+        sampler = PssSampler(root)
+        sampler.start()
+        time.sleep(1)
+        return min(sampler.stop())
+
+    def test_2_gib_upload_stays_within_256_mib_of_the_page_at_rest(self):
+        path = os.path.join(self.files, 'big.bin')
+        sha = make_big_file(path, self.SIZE, 'memory')
+        driver = self.open_page()
+        root = browser_pid(driver)
+        rest = self.rest(root)
+
+        before = metrics()
+        sampler = PssSampler(root)
+        sampler.start()
+        started = time.monotonic()
+        try:
+            driver.find_element(By.ID, 'file').send_keys(path)
+            element = self.wait_settled(driver, 150)
+        finally:
+            samples = sampler.stop()
+        took = time.monotonic() - started
+        upload_path = element.get_attribute('data-path')
+        self.addCleanup(self.delete_upload, upload_path)
+        after = metrics()
+
+        peak = max(samples)
+        print(f'\n    {self.SIZE / MiB:.0f} MiB uploaded in {took:.1f} s: browser PSS at rest {rest / MiB:.0f} MiB, '
+              f'peak {peak / MiB:.0f} MiB (+{(peak - rest) / MiB:.0f} MiB), {len(samples)} samples', end=' ')
+        words = element.find_element(By.CSS_SELECTOR, '.state').text
+        self.assertEqual(element.get_attribute('data-state'), 'done', words)
+        self.assertEqual(element.get_attribute('data-sha256'), sha)
+        status = status_json(upload_path)
+        self.assertEqual(status['state'], 'complete')
+        self.assertEqual(status['sha256'], sha, 'the server confirmed the SHA-256')
+        self.assertEqual(os.path.getsize(os.path.join(DATA_DIR, upload_path.rsplit('/', 1)[-1])), self.SIZE)
+        chunks = int(element.get_attribute('data-chunk-count'))
+        self.assertEqual(chunks, -(-self.SIZE // status['chunkSize']))
+        self.assertEqual(counter(after, 'chunks_verified_total') - counter(before, 'chunks_verified_total'), chunks, 'each chunk sent once')
+        self.assertEqual(counter(after, 'chunks_rejected_total') - counter(before, 'chunks_rejected_total'), 0)
+        self.assertGreaterEqual(len(samples), 10, 'the upload was sampled throughout')
+        self.assertLessEqual(peak - rest, self.BUDGET,
+                             f'the browser rose from {rest / MiB:.0f} MiB at rest to {peak / MiB:.0f} MiB while uploading')
+
+    def test_reads_survive_garbage_collections(self):
+        # Chromium lets a garbage collection take a Blob's stream while a read
+        # of it is pending, and the read then never settles; the page holds
+        # its readers (hashing.js). A collection every 5 ms makes that certain:
+        # without them, not one chunk was read.
+        size = 64 * MiB + 1
+        path = os.path.join(self.files, 'collected.bin')
+        sha = make_big_file(path, size, 'collected')
+        driver = self.open_page('--js-flags=--expose-gc')
+        driver.execute_script('setInterval(() => gc(), 5)')
+        driver.find_element(By.ID, 'file').send_keys(path)
+        element = self.wait_settled(driver, 60)
+        upload_path = element.get_attribute('data-path')
+        self.addCleanup(self.delete_upload, upload_path)
+        self.assertEqual(element.get_attribute('data-state'), 'done', element.find_element(By.CSS_SELECTOR, '.state').text)
+        self.assertEqual(element.get_attribute('data-sha256'), sha)
+        self.assertEqual(status_json(upload_path)['sha256'], sha)
 
 
 if __name__ == '__main__':

@@ -23,6 +23,18 @@ function refusal(status, slug, extra = {}) {
   return problemOf(new Response(body, { status, headers: { 'Content-Type': 'application/problem+json' } }), 'send a chunk');
 }
 
+/**
+ * A PUT's body (the file's slice) as the browser sends it: a slice that can
+ * no longer be read fails the request as fetch() does, as a network error.
+ */
+async function bodyOf(body) {
+  try {
+    return new Uint8Array(await body.arrayBuffer());
+  } catch {
+    throw new UploadProblem('Could not reach the server (the network is down, or the server stopped).', { retryable: true });
+  }
+}
+
 /** The upload server's four requests, in memory, counting what a test asks about. */
 class FakeServer {
   constructor({ latencyMs = 2 } = {}) {
@@ -70,7 +82,7 @@ class FakeServer {
     return { length: upload.length, chunkSize: upload.chunkSize, chunkCount, offset: 0, received, bitmap, complete: upload.sha256 !== null, sha256: upload.sha256 };
   }
 
-  async putChunk(path, range, total, bytes, sha256Base64, signal) {
+  async putChunk(path, range, total, body, sha256Base64, signal) {
     const upload = this.uploads.get(path);
     const index = range.start / upload.chunkSize;
     this.puts.push(index);
@@ -85,7 +97,7 @@ class FakeServer {
         fault.times--;
         throw await refusal(fault.status, fault.slug, { index });
       }
-      const received = new Uint8Array(bytes);
+      const received = await bodyOf(body);
       assert.equal(total, upload.length);
       assert.equal(received.length, range.end - range.start, 'a PUT carries exactly its chunk');
       assert.equal(toBase64(new Sha256().update(received).digest()), sha256Base64, 'Content-Digest is the chunk\'s SHA-256');
@@ -230,26 +242,42 @@ test('two sessions sharing a queue stay within its bound together', { timeout: 5
   assert.equal(server.maxInFlight, 2);
 });
 
-test('a chunk is read as one slice when its turn comes, never the whole file, and released once sent', { timeout: 5000 }, async () => {
+test('a chunk is read as one slice when its turn comes, never the whole file, and that slice is the body sent', { timeout: 5000 }, async () => {
   const server = new FakeServer({ latencyMs: 3 });
   const { file: real } = fileOf(12 * CHUNK + 7);
-  const slices = [];
-  let outstanding = 0;
-  let maxOutstanding = 0;
+  const slices = new Set();
+  let reading = 0;
+  let maxReading = 0;
   const file = {
     name: real.name, size: real.size, type: '', lastModified: real.lastModified,
     arrayBuffer: () => assert.fail('the whole file was read into memory'),
     slice(start, end) {
-      slices.push(end - start);
-      return { arrayBuffer: async () => { outstanding++; maxOutstanding = Math.max(maxOutstanding, outstanding); return real.slice(start, end).arrayBuffer(); } };
+      const slice = {
+        size: end - start,
+        async arrayBuffer() {
+          maxReading = Math.max(maxReading, ++reading);
+          try {
+            return await real.slice(start, end).arrayBuffer();
+          } finally {
+            reading--;
+          }
+        },
+      };
+      slices.add(slice);
+      return slice;
     },
   };
-  server.putChunk = ((put) => async (...args) => { try { return await put(...args); } finally { outstanding--; } })(server.putChunk.bind(server));
+  const bodies = [];
+  server.putChunk = ((put) => async (...args) => {
+    bodies.push(args[3]);
+    return put(...args);
+  })(server.putChunk.bind(server));
   const end = await sessionFor(file, server, { hasher: async () => ({ hex: '', base64: '' }), client: { ...bindAll(server), complete: async () => '' } }).start();
   assert.equal(end.phase, 'done', end.error);
-  assert.equal(slices.length, 13);
-  assert.ok(slices.every((length) => length <= CHUNK), 'no slice is larger than a chunk');
-  assert.ok(maxOutstanding <= 3, `at most one slice per request in flight (${maxOutstanding})`);
+  assert.equal(slices.size, 13);
+  assert.ok([...slices].every((slice) => slice.size <= CHUNK), 'no slice is larger than a chunk');
+  assert.ok(bodies.length === 13 && bodies.every((body) => slices.has(body)), 'each PUT sends its slice of the file, not a copy of its bytes');
+  assert.ok(maxReading <= 3, `at most one read per request in flight (${maxReading})`);
 });
 
 /** The server's methods as a plain object, to override one of them. */

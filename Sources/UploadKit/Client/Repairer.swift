@@ -32,20 +32,26 @@ public struct Repairer: Sendable {
     public func push(from path: String, to url: UploadURL, client: UploadClient) async throws -> RepairOutcome {
         let file = try OwnedDescriptor.open(FilePath(path), .readOnly)
         defer { try? file.close() }
-        // Marks damage at rest `corrupt`, so those chunks may be sent again. The
-        // SHA-256 is left to the completion below, which reads the disk anyway.
-        _ = try await client.audit(url, checkSHA256: false)
-        let remote = try await client.chunkMap(url)
+        // The geometry and the SHA-256 first: the local pass needs them, and
+        // runs while the server audits its copy (two reads of a file, on two
+        // machines or two cores, at once rather than one after the other).
+        let before = try await client.chunkMap(url)
         let size = try file.size()
-        guard size == remote.layout.fileSize.bytes else {
-            throw ClientError.cannotRepair("\(path) is \(size) bytes, the upload \(remote.layout.fileSize.bytes): it is another file")
+        guard size == before.layout.fileSize.bytes else {
+            throw ClientError.cannotRepair("\(path) is \(size) bytes, the upload \(before.layout.fileSize.bytes): it is another file")
         }
         // With the upload's SHA-256 known, the local file is checked chunk by
         // chunk against the digests the server recorded (one XXH3 pass on two
         // cores) and the server confirms that SHA-256 from its disk; without it,
         // the local pass computes the SHA-256 to complete with.
-        let known = remote.status.sha256 ?? remote.header.expectedSHA256
-        let local = try await Self.map(file, layout: remote.layout, computeSHA256: known == nil)
+        let known = before.status.sha256 ?? before.header.expectedSHA256
+        async let scanned = Self.map(file, layout: before.layout, computeSHA256: known == nil)
+        // Marks damage at rest `corrupt`, so those chunks may be sent again. The
+        // SHA-256 is left to the completion below, which reads the disk anyway.
+        _ = try await client.audit(url, checkSHA256: false)
+        let remote = try await client.chunkMap(url)
+        let local = try await scanned
+        guard remote.layout == before.layout else { throw ClientError.badAnswer("the upload's geometry changed during the repair") }
         let sha256 = known ?? local.status.sha256!
         for index in remote.layout.indices {
             guard let theirs = remote[index].digest, theirs != local[index].digest else { continue }

@@ -88,12 +88,12 @@ export class UploadClient {
    * @param {string} path
    * @param {{start: number, end: number}} range
    * @param {number} total the file's size
-   * @param {ArrayBuffer} bytes
+   * @param {Blob} body the chunk's slice of the file: the browser streams it from there
    * @param {string} sha256Base64
    * @param {AbortSignal} signal
    * @returns {Promise<ChunkReceipt>}
    */
-  async putChunk(path, range, total, bytes, sha256Base64, signal) {
+  async putChunk(path, range, total, body, sha256Base64, signal) {
     const response = await this.request(path, {
       method: 'PUT',
       headers: {
@@ -101,7 +101,7 @@ export class UploadClient {
         'Content-Digest': `sha-256=:${sha256Base64}:`,
         'Content-Type': 'application/octet-stream',
       },
-      body: bytes,
+      body,
       signal,
     });
     if (response.status !== 200) throw await problemOf(response, 'send a chunk');

@@ -92,7 +92,7 @@ export type HashWorkerMessage =
 /** What the page posts to the hash worker. */
 export interface HashWorkerRequest {
   file: Blob;
-  /** Bytes read at a time; memory stays a couple of these. */
+  /** The size of the worker's one read buffer, reused for every read. */
   sliceSize: number;
 }
 
@@ -148,7 +148,8 @@ export type FileHasher = (
 export interface ChunkDigester {
   /** 'webcrypto' in a secure context, 'builtin' (sha256.js) elsewhere. */
   readonly engine: 'webcrypto' | 'builtin';
-  digest(bytes: ArrayBuffer): Promise<string>;
+  /** `bytes` is a view of a reused buffer: read it before the promise settles, keep no reference. */
+  digest(bytes: Uint8Array): Promise<string>;
 }
 
 /** What a PUT of a chunk answers. */
@@ -171,7 +172,8 @@ export interface UploadHttpClient {
     path: string,
     range: { start: number; end: number },
     total: number,
-    bytes: ArrayBuffer,
+    /** The chunk's slice of the file (File.prototype.slice), sent as it is. */
+    body: Blob,
     sha256Base64: string,
     signal: AbortSignal,
   ): Promise<ChunkReceipt>;
@@ -260,7 +262,7 @@ export interface UploadSessionOptions {
   /** The chunk size asked for when creating a new upload; the server's choice when absent. */
   chunkSize?: number;
   /** Default: chunkDigester().digest, WebCrypto in a secure context. */
-  chunkDigest?: (bytes: ArrayBuffer) => Promise<string>;
+  chunkDigest?: (bytes: Uint8Array) => Promise<string>;
   /** The clock for the rate, in milliseconds. Default: performance.now. */
   now?: () => number;
 }

@@ -4,14 +4,15 @@
 // file meanwhile, completes, and tells its listeners every step as a snapshot.
 // What it talks to comes in: the HTTP client (protocol.js), the queue, the
 // hasher (hashing.js), the storage a resume is remembered in. Memory stays
-// flat: one slice per chunk in flight, released once the chunk is sent.
+// flat: each chunk is hashed in a buffer from a pool (hashing.js) that
+// the next chunk fills again, and sent as a slice of the file.
 // docs/PROTOCOL.md is the contract; upload-view.js draws a snapshot; uploader.js
 // wires both to the page.
 
 import { UploadClient, UploadProblem, hasChunk, readFailure } from './protocol.js';
 import { QueueRemovedError, WorkerQueue } from './worker-queue.js';
 import { ResumeMemory } from './resume-memory.js';
-import { chunkDigester, workerHasher } from './hashing.js';
+import { BufferPool, chunkDigester, readInto, workerHasher } from './hashing.js';
 
 /** @typedef {import('./types').Chunk} Chunk */
 /** @typedef {import('./types').ChunkState} ChunkState */
@@ -34,6 +35,12 @@ const COMPLETIONS = 3;
 
 /** The rate looks back this far, in milliseconds. */
 const RATE_WINDOW = 4000;
+
+/**
+ * Chunk buffers for every session of the page: as many as chunk requests
+ * were ever in flight at once, whatever the number of files or chunks.
+ */
+const chunkBuffers = new BufferPool();
 
 /** @returns {ResumeStorage | null} localStorage where there is one (reading it can throw in a sandbox) */
 function defaultStorage() {
@@ -288,7 +295,7 @@ export class UploadSession {
 
   /**
    * Queues one chunk: read when its turn comes (never before), hashed, sent;
-   * its bytes are let go once the request ends.
+   * nothing of it is kept once the request ends.
    * @param {Chunk} chunk
    */
   send(chunk) {
@@ -301,15 +308,8 @@ export class UploadSession {
           if (session.abort.signal.aborted) throw new QueueRemovedError();
           session.setChunk(chunk, 'sending');
           chunk.attempts++;
-          let bytes;
           try {
-            bytes = await session.file.slice(chunk.start, chunk.end).arrayBuffer();
-          } catch (error) {
-            throw new UploadProblem(readFailure(error instanceof Error ? error.name : ''));
-          }
-          const digest = await session.chunkDigest(bytes);
-          try {
-            return await session.client.putChunk(session.path, chunk, session.file.size, bytes, digest, session.abort.signal);
+            return await session.putChunk(chunk);
           } catch (error) {
             // The upload was completed elsewhere (another tab): complete() will confirm it.
             if (error instanceof UploadProblem && error.slug === 'upload-complete') return null;
@@ -347,6 +347,46 @@ export class UploadSession {
           this.fail(error, retried);
         },
       );
+  }
+
+  /**
+   * One attempt at one chunk: its SHA-256, then a PUT of the file's slice.
+   * The body is the slice itself, not the bytes just hashed: Chromium then
+   * streams it from the file, where bytes handed to fetch() are copied, and
+   * those copies too wait for a late garbage collection (sent from the pool's
+   * buffers, 2 GiB grew the renderer by 1.6 GiB). Should the file change in
+   * between, the browser refuses to read the slice, and the retry's read says
+   * so in words.
+   * @param {Chunk} chunk
+   * @returns {Promise<import('./types').ChunkReceipt>}
+   */
+  async putChunk(chunk) {
+    const slice = this.file.slice(chunk.start, chunk.end);
+    const digest = await this.digestOf(slice, chunk.end - chunk.start);
+    return this.client.putChunk(this.path, chunk, this.file.size, slice, digest, this.abort.signal);
+  }
+
+  /**
+   * A chunk's SHA-256, read into a buffer of the page's pool and given back
+   * at once: never left to the garbage collector.
+   * @param {Blob} slice
+   * @param {number} length its size
+   */
+  async digestOf(slice, length) {
+    let buffer = chunkBuffers.take(length);
+    try {
+      let bytes;
+      try {
+        bytes = await readInto(slice, buffer);
+      } catch (error) {
+        throw new UploadProblem(readFailure(error instanceof Error ? error.name : ''));
+      }
+      buffer = /** @type {ArrayBuffer} */ (bytes.buffer);
+      return await this.chunkDigest(bytes);
+    } finally {
+      // After a failed read it may be empty (detached): the pool drops it then.
+      chunkBuffers.give(buffer);
+    }
   }
 
   /** @param {Chunk} chunk @param {ChunkState} state */
