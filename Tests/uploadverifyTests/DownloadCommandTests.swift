@@ -120,6 +120,24 @@ import UploadKit
         #expect(try contents(workspace, "copy") == bytes)
     }
 
+    @Test func aDownloadOf256MiBHasTheServersBytesWithAtMostConcurrencyRequestsInFlight() throws {
+        let workspace = try Workspace()
+        defer { workspace.remove() }
+        let server = try ServerProcess(dataDirectory: workspace.url.appendingPathComponent("uploads"), arguments: ["--no-fsync"])
+        try Subprocess.writeRandomFile(workspace.path("big"), count: 256 << 20)
+        let upload = try run(workspace, "upload", "big", "--server", server.base, "--json")
+        try #require(upload.status == 0, "\(upload.stderr)")
+        let url = try #require(try json(upload.stdout)["url"] as? String)
+        let proxy = try FaultProxy(target: server.port)
+        let result = try run(workspace, "download", proxy.route(url), "-o", "copy", "--concurrency", "3")
+        #expect(result.status == 0, "\(result.stderr)")
+        let stats = try proxy.stats()
+        #expect(stats.dataRanges.count == 32, "32 chunks of 8 MiB, each fetched once")
+        #expect(stats.peakInFlight >= 1 && stats.peakInFlight <= 3, "the proxy saw \(stats.peakInFlight) data requests at once")
+        #expect(try Subprocess.run("cmp", ["-s", workspace.path("big"), workspace.path("copy")]).status == 0, "the copy has the server's bytes")
+        #expect(try run(workspace, "verify", "copy").status == 0)
+    }
+
     @Test func aChunkThatArrivesWrongIsFetchedAgain() throws {
         let workspace = try Workspace()
         defer { workspace.remove() }

@@ -52,6 +52,15 @@ extension Problem {
         case .chunkConflict(let index):
             self.init(.conflict, "chunk-conflict", title: "Chunk already verified with other bytes", detail: error.description)
             body.index = index.value
+        case .repairConflict(let index, let recorded, let received):
+            self.init(.conflict, "chunk-conflict", title: "Corrupt chunk sent other bytes than it was verified with", detail: error.description)
+            body.index = index.value
+            body.expected = recorded.description
+            body.actual = received.description
+        case .confirmedOtherwise(let confirmed, let given):
+            self.init(.unprocessableContent, "sha256-mismatch", title: "SHA-256 mismatch", detail: error.description)
+            body.expected = confirmed.description
+            body.actual = given.description
         case .uploadComplete:
             self.init(.conflict, "upload-complete", title: "Upload already complete", detail: error.description)
         case .sha256Required:

@@ -32,11 +32,23 @@ extension FileUploadStore {
             guard digest == recorded else { throw UploadError.chunkConflict(index) }
             return try await receipt(map, index: index, digest: digest, written: false)
         }
+        // A damaged upload holds a confirmed file: its corrupt chunks are
+        // repaired only with the bytes they were verified with, refused at
+        // once when the client says its bytes are others. (A receiving
+        // upload has no confirmed file yet: its client's bytes are the file.)
+        let recordedForRepair: XXH3Digest? = if case .corrupt(let recorded) = state, status.state == .damaged { recorded } else { nil }
+        if let recorded = recordedForRepair, let declared = expected.xxh3, declared != recorded {
+            throw UploadError.repairConflict(index, recorded: recorded, received: declared)
+        }
         if status.appendOffset > range.offset && status.appendOffset < range.end {
             try await lowerAppendOffset(to: range.offset, in: locks, writing: index)
         }
         prefixHashing.willWrite(index, of: id)
         let digest = try await batchSizing.counted { try await write(body, of: id, range: range, index: index, expected: expected) }
+        // Other bytes than those recorded replaced bytes already wrong: the chunk stays corrupt.
+        if let recorded = recordedForRepair, digest != recorded {
+            throw UploadError.repairConflict(index, recorded: recorded, received: digest)
+        }
         try await blocking { try self.commit(digest, at: index, in: map) }
         prefixHashing.committed(index, of: id, files: files(id))
         return try await receipt(map, index: index, digest: digest, written: true)

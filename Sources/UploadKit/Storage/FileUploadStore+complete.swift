@@ -16,7 +16,10 @@ extension FileUploadStore {
                 }
                 return try self.snapshot(of: map, id: id)
             }
-            // A damaged upload is completed again against the SHA-256 it was confirmed with.
+            // A damaged upload is completed again against the SHA-256 it was confirmed with, and no other.
+            if current.status.state == .damaged, let confirmed = current.status.sha256, let given, given != confirmed {
+                throw UploadError.confirmedOtherwise(confirmed: confirmed, given: given)
+            }
             let expected = given ?? announced ?? current.status.sha256
             guard expected != nil || !requireSHA256 else { throw UploadError.sha256Required }
             let missing = current.indices { if case .missing = $0 { true } else { false } }

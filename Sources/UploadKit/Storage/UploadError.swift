@@ -27,6 +27,11 @@ public enum UploadError: Error, Sendable, CustomStringConvertible {
     /// The append's bytes differ from those of a chunk already verified.
     case appendConflict(ChunkIndex)
     case chunkConflict(ChunkIndex)
+    /// A corrupt chunk of a damaged upload received bytes that are not the
+    /// ones it was verified with: it stays corrupt.
+    case repairConflict(ChunkIndex, recorded: XXH3Digest, received: XXH3Digest)
+    /// A damaged upload is completed again only as the file it was confirmed as.
+    case confirmedOtherwise(confirmed: SHA256Digest, given: SHA256Digest)
     case uploadComplete
     case sha256Required
     case sha256Disagrees(atCreation: SHA256Digest, atCompletion: SHA256Digest)
@@ -109,6 +114,12 @@ public enum UploadError: Error, Sendable, CustomStringConvertible {
             return "the bytes for chunk \(index) differ from those it is already verified with; a verified chunk is never rewritten"
         case .chunkConflict(let index):
             return "chunk \(index) is already verified with other bytes; a verified chunk is never rewritten"
+        case .repairConflict(let index, let recorded, let received):
+            return "chunk \(index) is repaired only with the bytes it was verified with (xxh3 \(recorded)); these hash to \(received), so it stays corrupt: "
+                + "send the chunk from a good copy of the file"
+        case .confirmedOtherwise(let confirmed, let given):
+            return "this upload was confirmed with SHA-256 \(confirmed), not \(given): a damaged upload is completed again only as the file it was "
+                + "(to store another file, create a new upload)"
         case .uploadComplete:
             return "the upload is complete; its chunks can no longer be written"
         case .sha256Required:

@@ -46,4 +46,72 @@ import Testing
             #expect(index == ChunkIndex(0) && expected == XXH3Hasher.hash(file.chunk(0)) && actual != expected)
         }
     }
+
+    /// A damaged upload holds a confirmed file: its corrupt chunks take back
+    /// only the bytes they were verified with.
+    @Test func aCorruptChunkSentOtherBytesStaysCorrupt() async throws {
+        try await withCompleteUpload { store, id in
+            try flipByte(store, id, at: 10)
+            _ = try await store.audit(id)
+            let other = [UInt8](repeating: 7, count: file.chunkSize)
+            await #expect(throws: UploadError.self) {
+                try await store.receiveChunk(id, index: ChunkIndex(0), expected: ExpectedDigests(), body: SampleFile.body([other]))
+            }
+            let map = try await store.snapshot(id).map
+            #expect(map[ChunkIndex(0)] == .corrupt(expected: XXH3Hasher.hash(file.chunk(0))))
+            let receipt = try await store.receiveChunk(id, index: ChunkIndex(0), expected: ExpectedDigests(), body: SampleFile.body([file.chunk(0)]))
+            #expect(receipt.written)
+            #expect(try await store.snapshot(id).map[ChunkIndex(0)].isVerified)
+        }
+    }
+
+    @Test func aCorruptChunkDeclaredWithOtherBytesIsRefusedBeforeAnythingIsWritten() async throws {
+        try await withCompleteUpload { store, id in
+            try flipByte(store, id, at: 10)
+            _ = try await store.audit(id)
+            let before = try Data(contentsOf: URL(fileURLWithPath: store.dataPath(id).string))
+            let other = [UInt8](repeating: 7, count: file.chunkSize)
+            do {
+                _ = try await store.receiveChunk(
+                    id, index: ChunkIndex(0), expected: ExpectedDigests(xxh3: XXH3Hasher.hash(other)), body: SampleFile.body([other]))
+                Issue.record("other bytes were taken into a corrupt chunk")
+            } catch {
+                guard case UploadError.repairConflict = error else {
+                    Issue.record("expected repairConflict, got \(error)")
+                    return
+                }
+            }
+            #expect(try Data(contentsOf: URL(fileURLWithPath: store.dataPath(id).string)) == before)
+        }
+    }
+
+    @Test func aDamagedUploadIsCompletedAgainOnlyWithItsConfirmedSHA256() async throws {
+        try await withCompleteUpload { store, id in
+            try flipByte(store, id, at: 10)
+            _ = try await store.audit(id)
+            _ = try await store.receiveChunk(id, index: ChunkIndex(0), expected: ExpectedDigests(), body: SampleFile.body([file.chunk(0)]))
+            let other = SHA256Hasher.hash([1, 2, 3])
+            do {
+                _ = try await store.complete(id, sha256: other)
+                Issue.record("completed as another file")
+            } catch {
+                guard case UploadError.confirmedOtherwise(let confirmed, let given) = error else {
+                    Issue.record("expected confirmedOtherwise, got \(error)")
+                    return
+                }
+                #expect(confirmed == file.sha256 && given == other)
+            }
+            #expect(try await store.complete(id, sha256: file.sha256).state == .complete)
+        }
+    }
+
+    /// Flips one byte of the data file at rest.
+    func flipByte(_ store: FileUploadStore, _ id: UploadID, at offset: UInt64) throws {
+        let data = try FileHandle(forUpdating: URL(fileURLWithPath: store.dataPath(id).string))
+        defer { try? data.close() }
+        try data.seek(toOffset: offset)
+        let byte = try data.read(upToCount: 1)![0]
+        try data.seek(toOffset: offset)
+        try data.write(contentsOf: [byte ^ 0x01])
+    }
 }
