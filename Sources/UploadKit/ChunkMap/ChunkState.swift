@@ -26,6 +26,15 @@ public enum ChunkState: Sendable, Hashable {
         if case .verified = self { return true }
         return false
     }
+
+    /// The digest a write into this chunk must end with, if any: a damaged
+    /// upload holds a confirmed file, so its corrupt chunks take back only
+    /// the bytes they were verified with (a receiving upload's client's bytes
+    /// are the file, whatever an audit recorded before).
+    public func digestARepairMustHave(in upload: UploadState) -> XXH3Digest? {
+        guard upload == .damaged, case .corrupt(let recorded) = self else { return nil }
+        return recorded
+    }
 }
 
 /// Where an upload (or a mapped file) stands as a whole.

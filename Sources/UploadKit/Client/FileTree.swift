@@ -42,7 +42,7 @@ public enum FileTree {
     public static func walk(_ paths: [String]) -> [Entry] {
         var entries = [Entry]()
         for path in paths {
-            let base = FilePath(absolute(path)).lexicallyNormalized().lastComponent?.string ?? ""
+            let base = FilePath(absolutePath(path)).lastComponent?.string ?? ""
             // Named on the command line: a link is followed.
             let resolved = URL(fileURLWithPath: path).resolvingSymlinksInPath().path
             switch kind(of: resolved) {
@@ -102,8 +102,11 @@ public enum FileTree {
         }
     }
 
-    private static func absolute(_ path: String) -> String {
-        path.hasPrefix("/") ? path : FileManager.default.currentDirectoryPath + "/" + path
+    /// `path` made absolute against the current directory and lexically
+    /// normalized (`.` and `..` resolved as text, no link followed): one
+    /// spelling for the paths that must compare equal.
+    public static func absolutePath(_ path: String) -> String {
+        FilePath(path.hasPrefix("/") ? path : FileManager.default.currentDirectoryPath + "/" + path).lexicallyNormalized().string
     }
 
     private static func reason(_ error: any Error) -> String {

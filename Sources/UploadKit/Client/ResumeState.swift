@@ -60,9 +60,8 @@ public final class ResumeState: Sendable {
     public static func fingerprint(of descriptor: OwnedDescriptor, path: String) throws(IOError) -> Fingerprint {
         let info = try descriptor.status()
         let real = (try? FileManager.default.destinationOfSymbolicLink(atPath: path)) ?? path
-        let absolute = real.hasPrefix("/") ? real : FileManager.default.currentDirectoryPath + "/" + real
         let modified = Int64(info.st_mtim.tv_sec) * 1_000_000_000 + Int64(info.st_mtim.tv_nsec)
-        return Fingerprint(path: FilePath(absolute).lexicallyNormalized().string, size: info.size, modifiedNanoseconds: modified)
+        return Fingerprint(path: FileTree.absolutePath(real), size: info.size, modifiedNanoseconds: modified)
     }
 
     private func load() -> [String: Entry] {

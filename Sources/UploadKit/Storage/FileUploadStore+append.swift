@@ -38,7 +38,8 @@ extension FileUploadStore {
         // Read and write: an append that starts mid-chunk reads the chunk's first part back.
         let data = try await openDataForWriting(id, .readWrite)
         defer { try? data.close() }
-        let appender = Appender(store: self, id: id, map: map, locks: locks, data: data, start: offset, checksum: checksum)
+        let appender = Appender(
+            store: self, id: id, map: map, locks: locks, data: data, start: offset, checksum: checksum, uploadState: current.status.state)
         return try await batchSizing.counted { try await appender.run(body) }
     }
 }
@@ -46,8 +47,9 @@ extension FileUploadStore {
 /// One append's progress through the upload's chunks. Used by one task.
 private final class Appender: @unchecked Sendable {
     private enum Mode {
-        /// The chunk is missing or corrupt: its bytes are written and hashed.
-        case fill
+        /// The chunk is missing or corrupt: its bytes are written and hashed,
+        /// and must end with `mustMatch` when a repair must bring that digest.
+        case fill(mustMatch: XXH3Digest?)
         /// The chunk is verified: its bytes are compared with the disk's, never written.
         case compare
     }
@@ -59,6 +61,7 @@ private final class Appender: @unchecked Sendable {
     private let data: OwnedDescriptor
     private let layout: ChunkLayout
     private let checksum: BodyChecksum?
+    private let uploadState: UploadState
     private let bodyHasher: ChecksumHasherBox?
     private let chunkHasher = XXH3Hasher()
 
@@ -79,8 +82,10 @@ private final class Appender: @unchecked Sendable {
     private var verified: [ChunkIndex] = []
 
     init(
-        store: FileUploadStore, id: UploadID, map: ChunkMapFile, locks: HeldLocks, data: OwnedDescriptor, start: Int64, checksum: BodyChecksum?
+        store: FileUploadStore, id: UploadID, map: ChunkMapFile, locks: HeldLocks, data: OwnedDescriptor, start: Int64, checksum: BodyChecksum?,
+        uploadState: UploadState
     ) {
+        self.uploadState = uploadState
         self.store = store
         self.id = id
         self.map = map
@@ -177,7 +182,7 @@ private final class Appender: @unchecked Sendable {
             let (start, end) = (range.offset, position)
             try await store.blocking { try self.hashFromDisk(start..<end) }
         }
-        chunk = (index, range, .fill)
+        chunk = (index, range, .fill(mustMatch: state.digestARepairMustHave(in: uploadState)))
     }
 
     /// The chunk's last byte arrived: hash it whole, then commit it (or, with
@@ -188,10 +193,13 @@ private final class Appender: @unchecked Sendable {
         switch mode {
         case .compare:
             locks.release(.chunk(index))
-        case .fill:
+        case .fill(let mustMatch):
             try await flush()
             try await drain()
-            pending.append((index, chunkHasher.digest()))
+            let digest = chunkHasher.digest()
+            // Other bytes than a repair must bring replaced bytes already wrong: the chunk stays corrupt.
+            if let mustMatch, digest != mustMatch { throw UploadError.repairConflict(index, recorded: mustMatch, received: digest) }
+            pending.append((index, digest))
             if checksum == nil { try await commit(upTo: range.end) }
         }
     }

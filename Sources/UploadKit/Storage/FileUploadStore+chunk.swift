@@ -32,11 +32,8 @@ extension FileUploadStore {
             guard digest == recorded else { throw UploadError.chunkConflict(index) }
             return try await receipt(map, index: index, digest: digest, written: false)
         }
-        // A damaged upload holds a confirmed file: its corrupt chunks are
-        // repaired only with the bytes they were verified with, refused at
-        // once when the client says its bytes are others. (A receiving
-        // upload has no confirmed file yet: its client's bytes are the file.)
-        let recordedForRepair: XXH3Digest? = if case .corrupt(let recorded) = state, status.state == .damaged { recorded } else { nil }
+        // Refused at once when the client says its bytes are not the ones a repair must bring.
+        let recordedForRepair = state.digestARepairMustHave(in: status.state)
         if let recorded = recordedForRepair, let declared = expected.xxh3, declared != recorded {
             throw UploadError.repairConflict(index, recorded: recorded, received: declared)
         }

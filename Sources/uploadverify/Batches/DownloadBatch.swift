@@ -65,7 +65,7 @@ struct DownloadBatch {
             let entry = FileDownloadJSON(
                 ok: outcome != nil, path: outcome?.path ?? file.path, manifestPath: file.path, url: file.url, sha256: file.sha256,
                 chunksFetched: outcome?.chunksFetched, bytesFetched: outcome?.bytesFetched, chunksOnDisk: outcome?.chunksOnDisk, error: error)
-            return (try? JSONCoding.encode(entry)).map { String(decoding: $0, as: UTF8.self) } ?? "{}"
+            return JSONOutput.line(entry)
         }
         guard let outcome else { return "\(file.path): failed: \(error ?? "")" }
         let fetched = counted(outcome.chunksFetched, "chunk")

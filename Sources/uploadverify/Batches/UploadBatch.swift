@@ -12,7 +12,7 @@ struct UploadBatch {
     let access: ServerAccess
 
     func run(_ entries: [FileTree.Entry]) async throws -> ExitStatus {
-        let manifestPath = manifest.map(FileIdentity.normalized)
+        let manifestPath = manifest.map(FileTree.absolutePath)
         var files = [FileTree.Entry]()
         var sizes = [Int64]()
         var firstOfRelative = [String: String]()
@@ -26,7 +26,7 @@ struct UploadBatch {
         for entry in entries {
             switch entry.kind {
             case .file(let size):
-                if let manifestPath, FileIdentity.normalized(entry.path) == manifestPath {
+                if let manifestPath, FileTree.absolutePath(entry.path) == manifestPath {
                     report(entry, .skipped("the manifest this command writes"), bar: bar, record: record)
                 } else if manifest != nil, let first = firstOfRelative[entry.relativePath] {
                     report(
@@ -88,7 +88,7 @@ struct UploadBatch {
         let size: Int64 = if case .file(let size) = entry.kind { size } else { 0 }
         let line: String
         if json {
-            line = (try? JSONCoding.encode(FileUploadJSON(entry, ending))).map { String(decoding: $0, as: UTF8.self) } ?? "{}"
+            line = JSONOutput.line(FileUploadJSON(entry, ending))
         } else {
             switch ending {
             case .uploaded(let outcome, _):
@@ -176,13 +176,5 @@ struct FileUploadJSON: Encodable {
             status = "failed"
             error = message
         }
-    }
-}
-
-/// Two spellings of one path compare equal once made absolute and normalized.
-enum FileIdentity {
-    static func normalized(_ path: String) -> String {
-        let absolute = path.hasPrefix("/") ? path : FileManager.default.currentDirectoryPath + "/" + path
-        return URL(fileURLWithPath: absolute).standardizedFileURL.path
     }
 }

@@ -95,8 +95,7 @@ struct VerifyTree {
 
     private func emit(_ entry: TreeVerifyJSON, _ line: String) {
         if json {
-            let text = (try? JSONCoding.encode(entry)).map { String(decoding: $0, as: UTF8.self) } ?? "{}"
-            Terminal.standardOutput.writeLine(text)
+            Terminal.standardOutput.writeLine(JSONOutput.line(entry))
         } else {
             Terminal.standardOutput.writeLine(line)
         }

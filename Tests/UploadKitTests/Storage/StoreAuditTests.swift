@@ -85,6 +85,31 @@ import Testing
         }
     }
 
+    /// The same rule for an append (tus, the IETF draft) as for a `PUT`.
+    @Test func anAppendIntoACorruptChunkWithOtherBytesLeavesItCorrupt() async throws {
+        try await withCompleteUpload { store, id in
+            try flipByte(store, id, at: 10)
+            _ = try await store.audit(id)
+            let offset = try await store.snapshot(id).map.appendOffset
+            #expect(offset == 0, "appends resume from the first corrupt chunk")
+            let other = [UInt8](repeating: 7, count: file.chunkSize)
+            do {
+                _ = try await store.append(id, at: 0, checksum: nil, body: SampleFile.body([other]))
+                Issue.record("other bytes were appended into a corrupt chunk")
+            } catch {
+                guard case UploadError.repairConflict(let index, _, _) = error else {
+                    Issue.record("expected repairConflict, got \(error)")
+                    return
+                }
+                #expect(index == ChunkIndex(0))
+            }
+            let map = try await store.snapshot(id).map
+            #expect(map[ChunkIndex(0)] == .corrupt(expected: XXH3Hasher.hash(file.chunk(0))))
+            _ = try await store.append(id, at: 0, checksum: nil, body: SampleFile.body([file.chunk(0)]))
+            #expect(try await store.snapshot(id).map[ChunkIndex(0)].isVerified)
+        }
+    }
+
     @Test func aDamagedUploadIsCompletedAgainOnlyWithItsConfirmedSHA256() async throws {
         try await withCompleteUpload { store, id in
             try flipByte(store, id, at: 10)
