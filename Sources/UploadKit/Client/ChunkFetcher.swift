@@ -15,7 +15,9 @@ import NIOPosix
 public struct ChunkFetcher: Sendable {
     public let client: UploadClient
     public let url: UploadURL
-    public let file: OwnedDescriptor
+    public let output: ChunkOutput
+    /// Where each chunk is gathered; `fetch` hands its buffer to the caller.
+    public let buffers: ChunkBuffers
     /// Fetches per chunk in all, whether they arrived wrong or failed on the way.
     public var attempts: Int
     public var firstBackoff: Duration = .milliseconds(200)
@@ -23,37 +25,45 @@ public struct ChunkFetcher: Sendable {
     public var onRetry: (@Sendable (ChunkIndex, ClientError) -> Void)?
 
     public init(
-        client: UploadClient, url: UploadURL, file: OwnedDescriptor, attempts: Int = 3,
+        client: UploadClient, url: UploadURL, output: ChunkOutput, buffers: ChunkBuffers, attempts: Int = 3,
         onRetry: (@Sendable (ChunkIndex, ClientError) -> Void)? = nil
     ) {
         precondition(attempts >= 1, "a chunk is fetched at least once")
         self.client = client
         self.url = url
-        self.file = file
+        self.output = output
+        self.buffers = buffers
         self.attempts = attempts
         self.onRetry = onRetry
     }
 
     /// Fetches `chunk` (its `digest` the one the server recorded), checks it
-    /// and writes it at its offset; answers the attempts it took. Throws
-    /// `ClientError.chunkArrivedWrong` when it never arrived intact: nothing
-    /// of it was written then.
-    @discardableResult
-    public func fetch(_ chunk: Chunk) async throws -> Int {
+    /// and writes it at its offset; answers the buffer that holds its bytes,
+    /// for the caller to give back to `buffers` when it is done with them.
+    /// Throws `ClientError.chunkArrivedWrong` when it never arrived intact:
+    /// nothing of it was written then.
+    public func fetch(_ chunk: Chunk) async throws -> ChunkBuffer {
+        let buffer = buffers.take()
         var attempt = 0
         var delay = firstBackoff
         while true {
             attempt += 1
             let failure: ClientError
             do {
-                let received = try await client.fetch(url, range: chunk.range)
-                let actual = try await Self.writeIfIntact(received, as: chunk, into: file)
-                if actual == chunk.digest { return attempt }
+                try await client.fetch(url, range: chunk.range, into: buffer)
+                let actual = try await Self.writeIfIntact(buffer, as: chunk, into: output)
+                if actual == chunk.digest { return buffer }
                 failure = .chunkArrivedWrong(index: chunk.index, range: chunk.range, expected: chunk.digest, actual: actual, attempts: attempt)
             } catch let error as ClientError where error.isTransient {
                 failure = error
+            } catch {
+                buffers.give(buffer)
+                throw error
             }
-            guard attempt < attempts else { throw failure }
+            guard attempt < attempts else {
+                buffers.give(buffer)
+                throw failure
+            }
             onRetry?(chunk.index, failure)
             // Wrong bytes are asked for again at once; a network or server
             // failure is given time to pass.
@@ -67,14 +77,12 @@ public struct ChunkFetcher: Sendable {
     /// Hashes the received bytes and writes them only when they hash to the
     /// chunk's digest; answers the digest they have. On NIO's thread pool:
     /// hashing and the write are blocking work.
-    private static func writeIfIntact(_ received: ByteBuffer, as chunk: Chunk, into file: OwnedDescriptor) async throws -> XXH3Digest {
+    private static func writeIfIntact(_ buffer: ChunkBuffer, as chunk: Chunk, into output: ChunkOutput) async throws -> XXH3Digest {
         do {
-            return try await NIOThreadPool.singleton.runIfActive {
-                try received.withUnsafeReadableBytes { bytes throws(IOError) -> XXH3Digest in
-                    let actual = XXH3Hasher.hash(bytes)
-                    if actual == chunk.digest { try file.writeAll(toAbsoluteOffset: chunk.range.offset, bytes) }
-                    return actual
-                }
+            return try await NIOThreadPool.singleton.runIfActive { () throws(IOError) -> XXH3Digest in
+                let actual = XXH3Hasher.hash(buffer.bytes)
+                if actual == chunk.digest { try output.write(buffer, at: chunk.range.offset) }
+                return actual
             }
         } catch let error as IOError {
             throw ClientError.local(error)

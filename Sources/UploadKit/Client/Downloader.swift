@@ -103,57 +103,74 @@ public struct Downloader: Sendable {
 
         let wanted = local.indices(where: { !$0.isVerified }).map { Chunk(index: $0, range: layout.range(of: $0), digest: remote[$0].digest!) }
         progress.started(totalBytes: layout.fileSize.bytes, alreadyOnServer: local.verifiedBytes, chunkCount: layout.chunkCount)
-        let fetcher = ChunkFetcher(
-            client: client, url: url, file: file, attempts: attempts,
-            onRetry: { index, error in progress.retrying(chunk: index, after: error) })
         let fetched = SentCounter()
-        // As on the server: a chunk's bytes reach the disk before its entry
-        // says `verified`, so that a crash never leaves the map vouching for
-        // bytes that were lost; one sync covers the chunks written meanwhile.
-        let marks = DurableMarks(file: file, mapFile: mapFile)
-        let marking = Task { try await marks.run() }
-        do {
-            try await WorkerQueue(concurrency: concurrency).run(AsyncStream(wanted)) { chunk in
-                try await fetcher.fetch(chunk)
-                marks.written(chunk)
-                fetched.add(chunk.range.length)
-                progress.chunkSent(bytes: chunk.range.length)
-            }
-            marks.finish()
-            try await marking.value
-            try await marks.flush()
-        } catch {
-            marks.finish()
-            // The chunks fetched are marked once synced: the next run starts from them.
-            _ = try? await marking.value
-            try? await marks.flush()
-            try? mapFile.sync()
-            throw error
-        }
-        try mapFile.sync()
-
-        var finished = local
-        for chunk in wanted { finished[chunk.index] = .verified(chunk.digest) }
-        let written = finished
-        // The file read back from the disk, as `verify FILE` reads it: every
-        // chunk's XXH3 again and the SHA-256, in one pass.
-        let report = try await NIOThreadPool.singleton.runIfActive {
-            try FileVerifier.verify(file, map: written, expectedSHA256: confirmed)
-        }
-        for case .corrupt(let index, _, let expected, _) in report.findings {
+        let (sha256, findings) = try await fetch(
+            wanted, of: url, into: file, mapFile: mapFile, keeping: local, expected: remote, client: client, progress: progress, fetched: fetched)
+        for case .corrupt(let index, _, let expected, _) in findings {
             try mapFile.write(.corrupt(expected: expected), at: index)
         }
-        if let damage = report.findings.first(where: { if case .sha256Mismatch = $0 { false } else { true } }) {
+        if let damage = findings.first {
             try? mapFile.sync()
             throw DownloadError.changedOnDisk(path, damage)
         }
-        // An expected SHA-256 was given, so one was computed.
-        let sha256 = report.actualSHA256!
         guard sha256 == confirmed else { throw ClientError.sha256Mismatch(local: sha256, confirmed: confirmed) }
         try mapFile.write(ChunkMapStatus(state: .complete, sha256: sha256))
         try mapFile.sync()
         return DownloadOutcome(
             path: path, sha256: sha256, chunksFetched: fetched.chunks, bytesFetched: fetched.bytes, chunksOnDisk: local.verifiedCount)
+    }
+
+    /// Fetches `wanted` into `file` and marks each chunk verified in
+    /// `mapFile` once it is synced, while the whole file's SHA-256 is carried
+    /// on in chunk order (`DownloadDigest`) over the chunks fetched and those
+    /// `keeping` has verified, read back. Answers that SHA-256 and the kept
+    /// chunks that no longer read back with their digest.
+    private func fetch(
+        _ wanted: [Chunk], of url: UploadURL, into file: OwnedDescriptor, mapFile: ChunkMapFile, keeping local: ChunkMap,
+        expected remote: ChunkMap, client: UploadClient, progress: any UploadProgress, fetched: SentCounter
+    ) async throws -> (sha256: SHA256Digest, findings: [IntegrityFinding]) {
+        let layout = remote.layout
+        let buffers = ChunkBuffers(chunkSize: Int(layout.chunkSize.bytes))
+        let output = ChunkOutput(file, directly: true)
+        defer { output.close() }
+        let fetcher = ChunkFetcher(
+            client: client, url: url, output: output, buffers: buffers, attempts: attempts,
+            onRetry: { index, error in progress.retrying(chunk: index, after: error) })
+        // As on the server: a chunk's bytes reach the disk before its entry
+        // says `verified`, so that a crash never leaves the map vouching for
+        // bytes that were lost; one sync covers the chunks written meanwhile.
+        let marks = DurableMarks(file: file, mapFile: mapFile)
+        let marking = Task { try await marks.run() }
+        let digest = DownloadDigest(
+            file: file, layout: layout, expected: remote.chunks.map { $0.digest! }, buffers: buffers, concurrency: concurrency)
+        for index in local.indices(where: \.isVerified) { digest.kept(index) }
+        let hashing = Task { try await digest.run() }
+        do {
+            try await WorkerQueue(concurrency: concurrency).run(AsyncStream(wanted)) { chunk in
+                let buffer = try await fetcher.fetch(chunk)
+                marks.written(chunk)
+                fetched.add(chunk.range.length)
+                progress.chunkSent(bytes: chunk.range.length)
+                await digest.written(chunk.index, from: buffer)
+            }
+            // The last chunks' hashing and the last sync run together.
+            digest.finish()
+            marks.finish()
+            try await marking.value
+            try await marks.flush()
+        } catch {
+            digest.finish()
+            marks.finish()
+            // The chunks fetched are marked once synced: the next run starts from them.
+            _ = try? await marking.value
+            try? await marks.flush()
+            try? mapFile.sync()
+            _ = try? await hashing.value
+            throw error
+        }
+        try mapFile.sync()
+        // Every chunk is written, so the hashing reaches the end.
+        return try await hashing.value!
     }
 
     /// Opens the output for writing; `fresh` when it was created just now.

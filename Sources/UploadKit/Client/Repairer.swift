@@ -105,7 +105,8 @@ public struct Repairer: Sendable {
         // chunk repaired by blocks is checked block by block as they arrive,
         // and then as a whole.
         let chunks = try ChunkMapDiff.differences(local, remote).map { Chunk(index: $0.index, range: $0.range, digest: remote[$0.index].digest!) }
-        let fetcher = ChunkFetcher(client: client, url: url, file: file, attempts: attempts)
+        let buffers = ChunkBuffers(chunkSize: Int(remote.layout.chunkSize.bytes))
+        let fetcher = ChunkFetcher(client: client, url: url, output: ChunkOutput(file), buffers: buffers, attempts: attempts)
         let tally = RepairTally()
         let blocks = BlockRepair(
             client: client, url: url, file: file, layout: remote.layout, blockSize: blockSize, attempts: attempts, tally: tally)
@@ -113,7 +114,7 @@ public struct Repairer: Sendable {
             var byBlocks = false
             if chunk.range.end <= held { byBlocks = try await blocks.pull(chunk) }
             if !byBlocks {
-                try await fetcher.fetch(chunk)
+                buffers.give(try await fetcher.fetch(chunk))
                 tally.moved(bytes: chunk.range.length)
             }
             tally.repairedChunk()

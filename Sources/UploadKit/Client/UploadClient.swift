@@ -144,6 +144,27 @@ public final class UploadClient: Sendable {
     /// range's length (never more is held, nor accepted), and not written
     /// anywhere: the caller checks them first (see `ChunkFetcher`).
     public func fetch(_ url: UploadURL, range: ByteRange) async throws(ClientError) -> ByteBuffer {
+        var received = ByteBufferAllocator().buffer(capacity: Int(range.length))
+        try await fetch(url, range: range) { piece in received.writeImmutableBuffer(piece) }
+        return received
+    }
+
+    /// Bytes `range` of a complete upload, into `buffer` (which must hold
+    /// them): its `count` is the range's length once this returns.
+    public func fetch(_ url: UploadURL, range: ByteRange, into buffer: ChunkBuffer) async throws(ClientError) {
+        precondition(range.length <= buffer.memory.count, "a buffer too small for \(range)")
+        buffer.count = 0
+        try await fetch(url, range: range) { piece in
+            piece.withUnsafeReadableBytes { bytes in
+                UnsafeMutableRawBufferPointer(rebasing: buffer.memory[buffer.count...]).copyMemory(from: bytes)
+            }
+            buffer.count += piece.readableBytes
+        }
+    }
+
+    /// Streams the pieces of `range` to `receive` as they arrive, having
+    /// checked that they add up to exactly the range's length.
+    private func fetch(_ url: UploadURL, range: ByteRange, receive: (ByteBuffer) -> Void) async throws(ClientError) {
         var request = HTTPClientRequest(url: url.description + "/data")
         request.headers.add(name: "Range", value: "bytes=\(range.offset)-\(range.lastByte)")
         if let token { request.headers.add(name: "Authorization", value: "Bearer \(token)") }
@@ -156,17 +177,17 @@ public final class UploadClient: Sendable {
                 throw failure(Answer(status: Int(response.status.code), headers: [:], body: body))
             }
             let length = Int(range.length)
-            var received = ByteBufferAllocator().buffer(capacity: length)
+            var received = 0
             for try await piece in response.body {
-                guard received.readableBytes + piece.readableBytes <= length else {
+                guard received + piece.readableBytes <= length else {
                     throw ClientError.badAnswer("more bytes than \(range) asked for")
                 }
-                received.writeImmutableBuffer(piece)
+                receive(piece)
+                received += piece.readableBytes
             }
-            guard received.readableBytes == length else {
-                throw ClientError.badAnswer("the download of \(range) ended after \(received.readableBytes) bytes")
+            guard received == length else {
+                throw ClientError.badAnswer("the download of \(range) ended after \(received) bytes")
             }
-            return received
         } catch let error as ClientError {
             throw error
         } catch {
