@@ -6,13 +6,15 @@ import Synchronization
 /// How many connections are open, shared by every connection's guard.
 final class ConnectionCount: Sendable {
     let limit: Int
-    private let open = Atomic<Int>(0)
+    private let openNow = Atomic<Int>(0)
 
     init(limit: Int) { self.limit = limit }
 
     /// Counts one more; false when that is over the limit.
-    func admit() -> Bool { open.add(1, ordering: .relaxed).newValue <= limit }
-    func leave() { open.subtract(1, ordering: .relaxed) }
+    func admit() -> Bool { openNow.add(1, ordering: .relaxed).newValue <= limit }
+    func leave() { openNow.subtract(1, ordering: .relaxed) }
+    /// Connections open now (admitted or about to be closed).
+    var open: Int { openNow.load(ordering: .relaxed) }
 }
 
 /// Two limits Hummingbird does not set: a connection over `--max-connections`
@@ -44,6 +46,7 @@ final class ConnectionGuard: ChannelDuplexHandler, RemovableChannelHandler {
             context.close(promise: nil)
             return
         }
+        _ = context.channel.setOption(ChannelOptions.recvAllocator, value: ConnectionScaledRecvAllocator(connections: count))
         awaitHead(within: headerTimeout, context: context)
     }
 

@@ -13,7 +13,7 @@ import Synchronization
 /// The budget is small because a writer sizes a batch when a buffer
 /// arrives: one that began while few others ran may go on holding its
 /// larger batch when many join. Summed over a ramp from 1 to N writers
-/// that is about `budget / 2 * (1 + ln(ceiling / floor))`, 15 MiB for
+/// that is about `budget / 2 * (1 + ln(ceiling / floor))`, 21 MiB for
 /// these defaults, whatever N.
 public struct WriteBatchLimits: Sendable, Equatable {
     /// What all writers' batches may hold together (two batches per writer).
@@ -21,7 +21,7 @@ public struct WriteBatchLimits: Sendable, Equatable {
     public var floor: Int
     public var ceiling: Int
 
-    public init(budget: Int = 8 << 20, floor: Int = 64 << 10, ceiling: Int = 1 << 20) {
+    public init(budget: Int = 8 << 20, floor: Int = 16 << 10, ceiling: Int = 1 << 20) {
         precondition(0 < floor && floor <= ceiling, "a batch floor above its ceiling")
         self.budget = budget
         self.floor = floor
